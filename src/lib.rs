@@ -1,0 +1,15 @@
+//! # cosmos-rs
+//!
+//! NVIDIA's Cosmos world-foundation-model platform rebuilt in Rust on burn. This facade crate
+//! re-exports the workspace crates under short names and hosts the `cosmos` command-line tool;
+//! each crate can also be used on its own (`cargo add cosmos-tokenizer`).
+//!
+//! | module | crate | what it holds |
+//! |---|---|---|
+//! | [`nn`] | `cosmos-nn` | shared layers, checkpoint IO, parity harness, device selection |
+//!
+//! The backend is chosen at run time by the [`Device`](cosmos_nn::burn::tensor::Device): burn's
+//! `flex` CPU backend by default, `wgpu` and `cuda` behind the features of the same names.
+
+pub use cosmos_nn as nn;
+pub use cosmos_nn::burn;
