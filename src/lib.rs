@@ -7,9 +7,13 @@
 //! | module | crate | what it holds |
 //! |---|---|---|
 //! | [`nn`] | `cosmos-nn` | shared layers, checkpoint IO, parity harness, device selection |
+//! | [`media`] | `cosmos-media` | video and image files in and out, PSNR / SSIM |
+//! | [`text`] | `cosmos-text` | T5 text encoder and SentencePiece tokenizer |
 //!
 //! The backend is chosen at run time by the [`Device`](cosmos_nn::burn::tensor::Device): burn's
 //! `flex` CPU backend by default, `wgpu` and `cuda` behind the features of the same names.
 
+pub use cosmos_media as media;
 pub use cosmos_nn as nn;
+pub use cosmos_text as text;
 pub use cosmos_nn::burn;

@@ -84,8 +84,8 @@ pub fn run(args: &VerifyArgs, device: &Device) -> Result<i32, BoxError> {
 }
 
 fn compare(kind: Kind, fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>, BoxError> {
-    let _ = device;
     match kind {
+        Kind::T5 => Ok(cosmos_text::verify_fixture(fixture, device)?),
         other => Err(format!("model kind {other:?} is not built into this version").into()),
     }
 }
