@@ -39,7 +39,8 @@ pub(crate) fn read(
                 )));
             }
         };
-        let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+        let data = TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
+            .map_err(|e| format_error(format!("tensor '{name}': {e}")))?;
         out.insert(name, data);
     }
     Ok(out)
