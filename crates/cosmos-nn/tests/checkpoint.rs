@@ -13,7 +13,10 @@ use cosmos_nn::checkpoint::{
     Checkpoint, CheckpointError, CheckpointFormat, KeyMap, ShapeMismatch, load_module,
 };
 
-const TOKENIZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/parity/tokenizer");
+const TOKENIZER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../testdata/parity/tokenizer"
+);
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/checkpoint");
 
 /// A fresh folder under the system temp dir, removed on drop.
@@ -92,24 +95,36 @@ fn check_tokenizer_archives(name: &str, extra: &[&str]) -> (usize, TensorDataMap
     let weight_set: BTreeSet<&str> = weights.iter().copied().collect();
     let extras: BTreeSet<&str> = jit.keys().filter(|k| !weight_set.contains(k)).collect();
     let expected: BTreeSet<&str> = extra.iter().copied().collect();
-    assert_eq!(extras, expected, "{name}: buffers beyond the safetensors weights");
+    assert_eq!(
+        extras, expected,
+        "{name}: buffers beyond the safetensors weights"
+    );
     (weights.len(), jit.into_tensors())
 }
 
 type TensorDataMap = BTreeMap<String, TensorData>;
 
 fn values_f32(data: &TensorData) -> Vec<f32> {
-    data.clone().convert_dtype(DType::F32).try_to_vec::<f32>().expect("f32")
+    data.clone()
+        .convert_dtype(DType::F32)
+        .try_to_vec::<f32>()
+        .expect("f32")
 }
 
 fn values_i64(data: &TensorData) -> Vec<i64> {
-    data.clone().convert_dtype(DType::I64).try_to_vec::<i64>().expect("i64")
+    data.clone()
+        .convert_dtype(DType::I64)
+        .try_to_vec::<i64>()
+        .expect("i64")
 }
 
 fn check_patcher_buffers(jit: &TensorDataMap, which: &str) {
     let wavelets = &jit[&format!("{which}.wavelets")];
     assert_eq!(wavelets.dtype(), DType::F32);
-    assert_eq!(values_f32(wavelets), vec![std::f32::consts::FRAC_1_SQRT_2; 2]);
+    assert_eq!(
+        values_f32(wavelets),
+        vec![std::f32::consts::FRAC_1_SQRT_2; 2]
+    );
     let arange = &jit[&format!("{which}._arange")];
     assert_eq!(arange.dtype(), DType::I64);
     assert_eq!(values_i64(arange), vec![0, 1]);
@@ -170,7 +185,10 @@ fn dv_torchscript_archives_equal_the_safetensors_weights() {
         let values = values_f32(codebook);
         assert_eq!(values[..6], [-1.0; 6], "code of index 0");
         assert_eq!(values[6], -0.75, "index 1 moves the first level");
-        assert_eq!(values[values.len() - 6..], [0.75, 0.75, 0.75, 1.0, 1.0, 1.0]);
+        assert_eq!(
+            values[values.len() - 6..],
+            [0.75, 0.75, 0.75, 1.0, 1.0, 1.0]
+        );
     }
 }
 
@@ -189,7 +207,10 @@ fn torchscript_prefix_selection_strips_the_module_path() {
         full.get("encoder.conv_in.0.conv3d.weight").unwrap()
     ));
     let err = Checkpoint::open_nested(&path, &["nothing"]).unwrap_err();
-    assert!(err.to_string().contains("no tensor under 'nothing'"), "{err}");
+    assert!(
+        err.to_string().contains("no tensor under 'nothing'"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,9 +257,21 @@ fn torch_save_files_read_like_the_reference_values() {
     let expected = expected();
     let cases: &[(&str, CheckpointFormat, Option<&str>)] = &[
         ("state_dict.pt", CheckpointFormat::PytorchZip, None),
-        ("nested_model.pt", CheckpointFormat::PytorchZip, Some("model")),
-        ("nested_deep.pt", CheckpointFormat::PytorchZip, Some("trainer.state")),
-        ("half_bf16.pt", CheckpointFormat::PytorchZip, Some("state_dict")),
+        (
+            "nested_model.pt",
+            CheckpointFormat::PytorchZip,
+            Some("model"),
+        ),
+        (
+            "nested_deep.pt",
+            CheckpointFormat::PytorchZip,
+            Some("trainer.state"),
+        ),
+        (
+            "half_bf16.pt",
+            CheckpointFormat::PytorchZip,
+            Some("state_dict"),
+        ),
         ("views.pt", CheckpointFormat::PytorchZip, None),
         ("legacy.pt", CheckpointFormat::PytorchLegacy, None),
         ("tiny_module.jit", CheckpointFormat::TorchScript, None),
@@ -258,11 +291,20 @@ fn torch_save_files_read_like_the_reference_values() {
 fn flat_state_dict_keeps_its_prefix_and_dtypes() {
     let c = Checkpoint::open(format!("{FIXTURES}/state_dict.pt")).unwrap();
     assert_eq!(c.nested_key(), None);
-    assert_eq!(c.get("net.steps").unwrap().shape().to_vec(), Vec::<usize>::new());
+    assert_eq!(
+        c.get("net.steps").unwrap().shape().to_vec(),
+        Vec::<usize>::new()
+    );
     assert_eq!(values_i64(c.get("net.steps").unwrap()), vec![123456789012]);
-    assert_eq!(c.get("net.mask").unwrap().dtype(), DType::Bool(burn::tensor::BoolStore::Native));
+    assert_eq!(
+        c.get("net.mask").unwrap().dtype(),
+        DType::Bool(burn::tensor::BoolStore::Native)
+    );
     assert_eq!(c.get("net.table").unwrap().dtype(), DType::F64);
-    assert_eq!(values_i64(c.get("net.ids").unwrap()), vec![-1, 0, 7, 2147483647]);
+    assert_eq!(
+        values_i64(c.get("net.ids").unwrap()),
+        vec![-1, 0, 7, 2147483647]
+    );
     assert_eq!(c.get("net.bytes").unwrap().dtype(), DType::U8);
 }
 
@@ -313,11 +355,19 @@ fn ambiguous_checkpoints_need_a_named_key() {
     let expected = expected();
     check_fixture(&c, &expected, "ambiguous.pt#discriminator");
 
-    let err = Checkpoint::open_nested(&path, &["critic"]).unwrap_err().to_string();
-    assert!(err.contains("no entry 'critic'") && err.contains("generator"), "{err}");
+    let err = Checkpoint::open_nested(&path, &["critic"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no entry 'critic'") && err.contains("generator"),
+        "{err}"
+    );
     // Selecting explicitly overrides the rule.
-    let c = Checkpoint::open_nested(format!("{FIXTURES}/nested_model.pt"), &["optimizer", "state"])
-        .unwrap();
+    let c = Checkpoint::open_nested(
+        format!("{FIXTURES}/nested_model.pt"),
+        &["optimizer", "state"],
+    )
+    .unwrap();
     assert_eq!(c.keys().collect::<Vec<_>>(), vec!["0.exp_avg", "0.step"]);
 }
 
@@ -349,7 +399,12 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
         "expected.safetensors",
     ]
     .iter()
-    .map(|f| (f.to_string(), std::fs::read(format!("{FIXTURES}/{f}")).unwrap()))
+    .map(|f| {
+        (
+            f.to_string(),
+            std::fs::read(format!("{FIXTURES}/{f}")).unwrap(),
+        )
+    })
     .collect();
     files.push((
         "cv4x8x8_small.encoder.jit".into(),
@@ -363,7 +418,19 @@ fn truncated_files_are_format_errors() {
     let dir = TempDir::new("truncated");
     for (name, bytes) in fixture_files() {
         let len = bytes.len();
-        let mut cuts = vec![1, 4, 8, 9, 16, 100, len / 3, len / 2, len - 100, len - 22, len - 1];
+        let mut cuts = vec![
+            1,
+            4,
+            8,
+            9,
+            16,
+            100,
+            len / 3,
+            len / 2,
+            len - 100,
+            len - 22,
+            len - 1,
+        ];
         cuts.retain(|&n| n > 0 && n < len);
         for n in cuts {
             let result = open_bytes(&dir, "cut", &bytes[..n]);
@@ -377,8 +444,8 @@ fn truncated_files_are_format_errors() {
 fn flipped_bytes_never_panic() {
     let dir = TempDir::new("flipped");
     for (name, bytes) in fixture_files() {
-        // Every byte of the small files, a spread of positions in the large one.
-        let step = (bytes.len() / 2000).max(1);
+        // About 300 positions spread over each file (every few bytes of the small ones).
+        let step = (bytes.len() / 300).max(1);
         let mut errors = 0;
         let mut tried = 0;
         for i in (0..bytes.len()).step_by(step) {
@@ -411,8 +478,8 @@ fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// A zip of `entries`, stored, with valid checksums.
 fn rezip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, data) in entries {
         writer.start_file(name.as_str(), options).unwrap();
         writer.write_all(data).unwrap();
@@ -448,7 +515,10 @@ fn corrupt_pickles_inside_valid_archives_are_errors() {
     for file in ["tiny_module.jit", "half_bf16.pt"] {
         let entries = unzip(&std::fs::read(format!("{FIXTURES}/{file}")).unwrap());
         let rezipped = rezip(&entries);
-        assert!(open_bytes(&dir, "same.pt", &rezipped).is_ok(), "{file} rezipped");
+        assert!(
+            open_bytes(&dir, "same.pt", &rezipped).is_ok(),
+            "{file} rezipped"
+        );
         let pickle = &entries
             .iter()
             .find(|(n, _)| n.ends_with("/data.pkl"))
@@ -462,7 +532,9 @@ fn corrupt_pickles_inside_valid_archives_are_errors() {
             );
         }
         let mut errors = 0;
-        for i in 0..pickle.len() {
+        let mut tried = 0;
+        for i in (0..pickle.len()).step_by(2) {
+            tried += 1;
             let broken = with_entry(&entries, "/data.pkl", |d| {
                 let mut d = d.to_vec();
                 d[i] ^= 0xff;
@@ -472,8 +544,53 @@ fn corrupt_pickles_inside_valid_archives_are_errors() {
                 errors += 1;
             }
         }
-        assert!(errors > pickle.len() / 4, "{file}: {errors} of {} flips detected", pickle.len());
+        assert!(
+            errors > tried / 4,
+            "{file}: {errors} of {tried} flips detected"
+        );
     }
+}
+
+/// A TorchScript archive whose `byteorder` entry says `big` has its elements byte-swapped.
+#[test]
+fn big_endian_torchscript_storages_are_swapped() {
+    let dir = TempDir::new("byteorder");
+    let entries = unzip(&std::fs::read(format!("{FIXTURES}/tiny_module.jit")).unwrap());
+    let little = Checkpoint::open(format!("{FIXTURES}/tiny_module.jit")).unwrap();
+    let big = open_bytes(
+        &dir,
+        "big.jit",
+        &with_entry(&entries, "/byteorder", |_| b"big".to_vec()),
+    )
+    .unwrap();
+    for (key, size) in [
+        ("lin.weight", 4),
+        ("grid_t", 4),
+        ("steps", 8),
+        ("blocks.0.scale", 2),
+    ] {
+        let swapped: Vec<u8> = little
+            .get(key)
+            .unwrap()
+            .as_bytes()
+            .chunks_exact(size)
+            .flat_map(|c| c.iter().rev().copied())
+            .collect();
+        assert_eq!(
+            big.get(key).unwrap().as_bytes(),
+            swapped.as_slice(),
+            "{key}"
+        );
+    }
+    let message = assert_format_error(
+        open_bytes(
+            &dir,
+            "odd.jit",
+            &with_entry(&entries, "/byteorder", |_| b"middle".to_vec()),
+        ),
+        "unknown byte order",
+    );
+    assert!(message.contains("byteorder"), "{message}");
 }
 
 #[test]
@@ -524,7 +641,10 @@ fn foreign_and_empty_files_are_format_errors() {
     let message = assert_format_error(open_bytes(&dir, "plain.zip", &plain_zip), "zip");
     assert!(message.contains("without data.pkl"), "{message}");
     // A pickle that is not a checkpoint at all (a bare int).
-    assert_format_error(open_bytes(&dir, "int.pkl", b"\x80\x02K\x07."), "bare pickle");
+    assert_format_error(
+        open_bytes(&dir, "int.pkl", b"\x80\x02K\x07."),
+        "bare pickle",
+    );
     // Missing files are IO errors naming the path.
     let err = Checkpoint::open(dir.0.join("absent.pt")).unwrap_err();
     assert!(matches!(err, CheckpointError::Io { .. }), "{err:?}");
@@ -559,7 +679,10 @@ fn torch_weights(prefix: &str) -> BTreeMap<String, TensorData> {
             format!("{prefix}linear.weight"),
             data(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]),
         ),
-        (format!("{prefix}linear.bias"), data(&[0.5, -0.5, 0.25], &[3])),
+        (
+            format!("{prefix}linear.bias"),
+            data(&[0.5, -0.5, 0.25], &[3]),
+        ),
         (format!("{prefix}scale"), data(&[7.0, 8.0, 9.0], &[3])),
     ])
 }
@@ -580,7 +703,10 @@ fn load_module_transposes_linear_weights() {
         values(module.linear.weight.val()),
         vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
     );
-    assert_eq!(values(module.linear.bias.as_ref().unwrap().val()), vec![0.5, -0.5, 0.25]);
+    assert_eq!(
+        values(module.linear.bias.as_ref().unwrap().val()),
+        vec![0.5, -0.5, 0.25]
+    );
     assert_eq!(values(module.scale.val()), vec![7.0, 8.0, 9.0]);
     // y = x W^T + b with x = [1, 1].
     let y = module.linear.forward(Tensor::<2>::ones([1, 2], &device));
@@ -616,7 +742,10 @@ fn every_mismatch_is_reported_at_once() {
             found: vec![4],
         }]
     );
-    assert!(message.contains("1 missing, 1 unexpected, 1 mis-shaped"), "{message}");
+    assert!(
+        message.contains("1 missing, 1 unexpected, 1 mis-shaped"),
+        "{message}"
+    );
     assert!(
         message.contains("'linear.bias': expected shape [3], found [4]"),
         "{message}"
@@ -658,8 +787,15 @@ fn key_map_rules_and_ignore_patterns_apply() {
         .rule(r"^gain$", "scale")
         .unwrap();
     let err = load_module(&mut tiny(&device), &checkpoint, &strict).unwrap_err();
-    assert!(err.to_string().contains("unexpected: 'model.patcher.wavelets'"), "{err}");
-    assert!(KeyMap::new().rule("(", "x").is_err(), "invalid patterns are errors");
+    assert!(
+        err.to_string()
+            .contains("unexpected: 'model.patcher.wavelets'"),
+        "{err}"
+    );
+    assert!(
+        KeyMap::new().rule("(", "x").is_err(),
+        "invalid patterns are errors"
+    );
 }
 
 #[test]
@@ -667,7 +803,8 @@ fn bf16_weights_load_as_f32() {
     let device = cosmos_nn::device::default_device();
     let mut module = tiny(&device);
     let values_in = [1.5f32, -2.25, 0.0078125, 300.0, -0.5, 1e-3];
-    let to_bf16 = |v: &[f32]| -> Vec<half::bf16> { v.iter().map(|&x| half::bf16::from_f32(x)).collect() };
+    let to_bf16 =
+        |v: &[f32]| -> Vec<half::bf16> { v.iter().map(|&x| half::bf16::from_f32(x)).collect() };
     let weights = BTreeMap::from([
         (
             "linear.weight".to_string(),
@@ -691,7 +828,10 @@ fn bf16_weights_load_as_f32() {
     let transposed: Vec<f32> = [0, 2, 4, 1, 3, 5].iter().map(|&i| rounded[i]).collect();
     assert_eq!(values(weight), transposed);
     assert_eq!(rounded[5], half::bf16::from_f32(1e-3).to_f32());
-    assert_ne!(rounded[5], 1e-3, "bf16 rounding is visible, so the test sees real bf16 data");
+    assert_ne!(
+        rounded[5], 1e-3,
+        "bf16 rounding is visible, so the test sees real bf16 data"
+    );
     assert_eq!(values(module.scale.val()), vec![0.5; 3]);
 }
 
@@ -715,9 +855,7 @@ fn torchscript_module_loads_into_a_burn_module() {
         head_weight: Param::from_tensor(Tensor::zeros([3, 2], &device)),
     };
     let checkpoint = Checkpoint::open(format!("{FIXTURES}/tiny_module.jit")).unwrap();
-    let map = KeyMap::new()
-        .ignore(r"^(blocks|grid|steps)")
-        .unwrap();
+    let map = KeyMap::new().ignore(r"^(blocks|grid|steps)").unwrap();
     let report = load_module(&mut net, &checkpoint, &map).unwrap();
     assert_eq!(report.loaded.len(), 2);
     assert_eq!(report.ignored.len(), 6);

@@ -307,7 +307,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, target: NodeId, items: Vec<NodeId>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.error("SETITEMS with an odd number of items"));
         }
         match &mut self.nodes[target] {
@@ -517,7 +517,7 @@ impl<'a> Machine<'a> {
                 b'}' => self.push(Value::Dict(Vec::new())),
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return Err(self.error("DICT with an odd number of items"));
                     }
                     let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
@@ -618,8 +618,8 @@ impl<'a> Machine<'a> {
                     self.memo_put(index)?;
                 }
                 0x94 => {
-                    let index = u32::try_from(self.memo.len())
-                        .map_err(|_| self.error("memo is full"))?;
+                    let index =
+                        u32::try_from(self.memo.len()).map_err(|_| self.error("memo is full"))?;
                     self.memo_put(index)?;
                 }
                 // BINGET, LONG_BINGET

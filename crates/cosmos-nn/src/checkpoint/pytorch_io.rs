@@ -232,7 +232,10 @@ mod tests {
     fn single_candidates_are_followed_down() {
         let root = dict(vec![(
             "a",
-            dict(vec![("b", dict(vec![("w", t())])), ("n", PickleValue::Int(1))]),
+            dict(vec![
+                ("b", dict(vec![("w", t())])),
+                ("n", PickleValue::Int(1)),
+            ]),
         )]);
         assert_eq!(select_state_dict(&root).unwrap(), vec!["a", "b"]);
     }
@@ -257,7 +260,11 @@ mod tests {
     fn explicit_keys_are_checked() {
         let root = dict(vec![("model", dict(vec![("w", t())]))]);
         assert_eq!(check_nested(&root, &["model"]).unwrap(), vec!["model"]);
-        assert!(check_nested(&root, &["ema"]).unwrap_err().contains("no entry 'ema'"));
+        assert!(
+            check_nested(&root, &["ema"])
+                .unwrap_err()
+                .contains("no entry 'ema'")
+        );
         assert!(check_nested(&root, &["model", "w"]).is_err());
     }
 }

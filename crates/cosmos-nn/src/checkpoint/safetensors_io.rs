@@ -39,8 +39,9 @@ pub(crate) fn read(
                 )));
             }
         };
-        let data = TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
-            .map_err(|e| format_error(format!("tensor '{name}': {e}")))?;
+        let data =
+            TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
+                .map_err(|e| format_error(format!("tensor '{name}': {e}")))?;
         out.insert(name, data);
     }
     Ok(out)

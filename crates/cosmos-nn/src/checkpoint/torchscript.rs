@@ -254,18 +254,22 @@ fn tensor_spec(
         .as_sequence(args)
         .ok_or_else(|| format!("{name}: arguments are not a tuple"))?;
     let arg = |i: usize| {
-        args.get(i)
-            .copied()
-            .ok_or_else(|| format!("{name}: expected at least {} arguments, found {}", i + 1, args.len()))
+        args.get(i).copied().ok_or_else(|| {
+            format!(
+                "{name}: expected at least {} arguments, found {}",
+                i + 1,
+                args.len()
+            )
+        })
     };
     match name {
         // _rebuild_parameter(data, requires_grad, hooks[, state]): the tensor is `data`.
         "_rebuild_parameter" | "_rebuild_parameter_with_state" => {
             let data = arg(0)?;
             match pickle.get(data) {
-                Value::Object {
-                    callable, args, ..
-                } => tensor_spec(pickle, *callable, *args, depth + 1),
+                Value::Object { callable, args, .. } => {
+                    tensor_spec(pickle, *callable, *args, depth + 1)
+                }
                 _ => Err(format!("{name}: data is a {}", pickle.describe(data))),
             }
         }
@@ -330,7 +334,10 @@ fn tensor_spec(
 /// untyped storage) and declared size (elements; bytes for an untyped storage).
 fn storage_ref(pickle: &Pickle, id: NodeId) -> Result<(String, Option<DType>, usize), String> {
     let Value::Persistent(pid) = pickle.get(id) else {
-        return Err(format!("expected a storage, found a {}", pickle.describe(id)));
+        return Err(format!(
+            "expected a storage, found a {}",
+            pickle.describe(id)
+        ));
     };
     let fields = pickle
         .as_sequence(*pid)
@@ -342,10 +349,7 @@ fn storage_ref(pickle: &Pickle, id: NodeId) -> Result<(String, Option<DType>, us
         Some(("torch", "UntypedStorage")) => None,
         Some(("torch", class)) => Some(storage_dtype(class)?),
         _ => {
-            return Err(format!(
-                "storage type is a {}",
-                pickle.describe(fields[1])
-            ));
+            return Err(format!("storage type is a {}", pickle.describe(fields[1])));
         }
     };
     let key = match pickle.get(fields[2]) {
@@ -359,7 +363,9 @@ fn storage_ref(pickle: &Pickle, id: NodeId) -> Result<(String, Option<DType>, us
     if let Some(view) = fields.get(5)
         && !matches!(pickle.get(*view), Value::None)
     {
-        return Err(format!("storage '{key}' is a legacy storage view, not supported"));
+        return Err(format!(
+            "storage '{key}' is a legacy storage view, not supported"
+        ));
     }
     let numel = non_negative(pickle, fields[4], "storage size")?;
     Ok((key, dtype, numel))
@@ -404,7 +410,12 @@ fn non_negative(pickle: &Pickle, id: NodeId, what: &str) -> Result<usize, String
     pickle
         .as_int(id)
         .and_then(|i| usize::try_from(i).ok())
-        .ok_or_else(|| format!("{what} must be a non-negative int, found {}", pickle.describe(id)))
+        .ok_or_else(|| {
+            format!(
+                "{what} must be a non-negative int, found {}",
+                pickle.describe(id)
+            )
+        })
 }
 
 fn dims(pickle: &Pickle, id: NodeId, what: &str) -> Result<Vec<usize>, String> {
@@ -696,6 +707,9 @@ mod tests {
     fn views_past_their_storage_are_refused() {
         let pickle = pickle::parse(&module_pickle(2, 3)).unwrap();
         let err = collect_tensors(&pickle).unwrap_err();
-        assert!(err.contains("reads 3 elements") && err.contains("declares 2"), "{err}");
+        assert!(
+            err.contains("reads 3 elements") && err.contains("declares 2"),
+            "{err}"
+        );
     }
 }
