@@ -15,5 +15,5 @@
 
 pub use cosmos_media as media;
 pub use cosmos_nn as nn;
-pub use cosmos_text as text;
 pub use cosmos_nn::burn;
+pub use cosmos_text as text;

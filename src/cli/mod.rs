@@ -1,6 +1,11 @@
 //! Subcommands of the `cosmos` tool. Each lives in its own file; this one parses the command
 //! line, picks the device and maps errors to exit codes (0 ok, 1 check failed, 2 error).
 
+mod curate;
+mod generate;
+mod generate_ar;
+mod guard;
+mod tokenize;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +26,16 @@ pub struct Cli {
 pub enum Command {
     /// Check a model implementation against a parity fixture (reference inputs and outputs).
     Verify(verify::VerifyArgs),
+    /// Encode an image or video with a Cosmos tokenizer, decode it back and report PSNR / SSIM.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Generate video with the diffusion world model (Text2World / Video2World).
+    Generate(generate::GenerateArgs),
+    /// Generate video with the autoregressive world model over discrete tokens.
+    GenerateAr(generate_ar::ArGenerateArgs),
+    /// Guardrails: check a prompt (exit 3 when blocked) or pixelate faces in a video.
+    Guard(guard::GuardArgs),
+    /// Curate raw videos into shot-split, filtered, deduplicated webdataset shards.
+    Curate(curate::CurateArgs),
 }
 
 /// Exit code for a check that ran but failed (parity beyond tolerance, prompt blocked uses its own).
@@ -40,6 +55,11 @@ pub fn main() -> i32 {
     };
     let result = match &cli.command {
         Command::Verify(args) => verify::run(args, &device),
+        Command::Tokenize(args) => tokenize::run(args, &device).map(|()| 0),
+        Command::Generate(args) => generate::run(args, &device).map(|()| 0),
+        Command::GenerateAr(args) => generate_ar::run(args, &device).map(|()| 0),
+        Command::Guard(args) => guard::run(args, &device),
+        Command::Curate(args) => curate::run(args),
     };
     match result {
         Ok(code) => code,

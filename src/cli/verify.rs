@@ -75,7 +75,11 @@ pub fn run(args: &VerifyArgs, device: &Device) -> Result<i32, BoxError> {
             c.name,
             c.shape,
             c.max_abs_diff,
-            if c.integer { " (integer: exact match required)" } else { "" },
+            if c.integer {
+                " (integer: exact match required)"
+            } else {
+                ""
+            },
             if pass { "ok" } else { "FAIL" }
         );
     }
@@ -86,6 +90,10 @@ pub fn run(args: &VerifyArgs, device: &Device) -> Result<i32, BoxError> {
 fn compare(kind: Kind, fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>, BoxError> {
     match kind {
         Kind::T5 => Ok(cosmos_text::verify_fixture(fixture, device)?),
-        other => Err(format!("model kind {other:?} is not built into this version").into()),
+        Kind::Tokenizer => Ok(cosmos_tokenizer::verify_fixture(fixture, device)?),
+        Kind::Ar => Ok(cosmos_ar::verify_fixture(fixture, device)?),
+        Kind::Dit => Ok(cosmos_diffusion::parity::verify_dit(fixture, device)?),
+        Kind::Edm => Ok(cosmos_diffusion::parity::verify_edm(fixture, device)?),
+        Kind::Sample => Ok(cosmos_diffusion::parity::verify_sample(fixture, device)?),
     }
 }

@@ -12,8 +12,8 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
@@ -82,7 +82,10 @@ impl CausalConv3dConfig {
                 self.kernel_size
             )));
         }
-        if self.stride == 0 || self.time_stride == 0 || self.dilation == 0 || self.time_dilation == 0
+        if self.stride == 0
+            || self.time_stride == 0
+            || self.dilation == 0
+            || self.time_dilation == 0
         {
             return Err(Error::Config(
                 "CausalConv3d: strides and dilations must be positive".into(),
@@ -145,7 +148,11 @@ impl CausalConv3d {
         let t = x.dims()[2];
         let span = self.temporal_span();
         let stride = self.conv3d.stride[0];
-        let outputs = if t >= span { (t - span) / stride + 1 } else { 0 };
+        let outputs = if t >= span {
+            (t - span) / stride + 1
+        } else {
+            0
+        };
         let next = outputs * stride;
         if next < t {
             *cache = Some(x.clone().narrow(2, next, t - next));
@@ -244,8 +251,14 @@ mod tests {
     #[test]
     fn time_padding_follows_the_reference_formula() {
         let d = device();
-        assert_eq!(CausalConv3dConfig::new(1, 1, [3, 1, 1]).init(&d).time_pad, 2);
-        assert_eq!(CausalConv3dConfig::new(1, 1, [1, 3, 3]).init(&d).time_pad, 0);
+        assert_eq!(
+            CausalConv3dConfig::new(1, 1, [3, 1, 1]).init(&d).time_pad,
+            2
+        );
+        assert_eq!(
+            CausalConv3dConfig::new(1, 1, [1, 3, 3]).init(&d).time_pad,
+            0
+        );
         let strided = CausalConv3dConfig::new(1, 1, [3, 1, 1]).with_time_stride(2);
         assert_eq!(strided.init(&d).time_pad, 1);
         let dilated = CausalConv3dConfig::new(1, 1, [3, 1, 1]).with_time_dilation(2);
@@ -284,11 +297,7 @@ mod tests {
     fn spatial_padding_is_zero() {
         // One frame 2×2 [[1, 2], [3, 4]], 3×3 kernel of ones, padding 1: every output is the
         // sum of the whole frame (each 3×3 window covers all four pixels) = 10.
-        let conv = layer(
-            CausalConv3dConfig::new(1, 1, [1, 3, 3]),
-            vec![1.0; 9],
-            0.0,
-        );
+        let conv = layer(CausalConv3dConfig::new(1, 1, [1, 3, 3]), vec![1.0; 9], 0.0);
         let y = values(conv.forward(clip(vec![1.0, 2.0, 3.0, 4.0], 1, 2, 2)));
         assert_eq!(y, vec![10.0; 4]);
         // A centre-only kernel is the identity.

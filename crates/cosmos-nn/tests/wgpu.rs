@@ -24,7 +24,10 @@ fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     let a: Vec<f32> = a.into_data().convert::<f32>().try_to_vec().unwrap();
     let b: Vec<f32> = b.into_data().convert::<f32>().try_to_vec().unwrap();
     assert_eq!(a.len(), b.len());
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn same_data<const D: usize>(t: &Tensor<D>, device: &Device) -> Tensor<D> {
@@ -60,7 +63,9 @@ fn attention_with_rope_matches_flex() {
 fn adaln_and_conv3d_match_flex() {
     let cpu = Device::flex();
     let gpu = wgpu_device();
-    let m = AdaLnModulationConfig::new(16).with_lora_dim(Some(4)).init(&cpu);
+    let m = AdaLnModulationConfig::new(16)
+        .with_lora_dim(Some(4))
+        .init(&cpu);
     let x = Tensor::<3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &cpu);
     let c = Tensor::<2>::random([2, 16], Distribution::Normal(0.0, 1.0), &cpu);
     let (a, _) = m.forward(x.clone(), c.clone(), None);
@@ -75,7 +80,12 @@ fn adaln_and_conv3d_match_flex() {
     let weight = Tensor::<5>::random([6, 4, 3, 3, 3], Distribution::Normal(0.0, 0.2), &cpu);
     let opts = || ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1);
     let a = conv3d(input.clone(), weight.clone(), None, opts());
-    let b = conv3d(same_data(&input, &gpu), same_data(&weight, &gpu), None, opts());
+    let b = conv3d(
+        same_data(&input, &gpu),
+        same_data(&weight, &gpu),
+        None,
+        opts(),
+    );
     let d = max_diff(a, b);
     assert!(d < 1e-4, "conv3d differs by {d}");
 }

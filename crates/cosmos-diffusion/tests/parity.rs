@@ -1,0 +1,69 @@
+//! Parity with the reference implementations on every fixture in testdata/parity/diffusion:
+//! the DiT in diffusers and cosmos-predict1 naming (Text2World and Video2World), diffusers'
+//! EDM Euler scheduler arithmetic, and whole guided sampling loops (Euler and RES 2ab).
+
+use cosmos_diffusion::parity::{FixtureKind, fixture_kind};
+use cosmos_diffusion::{fixture_tolerance, verify_fixture};
+use cosmos_nn::burn::tensor::Device;
+use cosmos_nn::parity::Fixture;
+
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../testdata/parity/diffusion"
+);
+
+fn check(name: &str, kind: FixtureKind) {
+    let device = Device::flex();
+    let fixture = Fixture::open(format!("{DIR}/{name}.safetensors")).unwrap();
+    assert_eq!(fixture_kind(&fixture).unwrap(), kind);
+    let tolerance = fixture_tolerance(&fixture);
+    let comparisons = verify_fixture(&fixture, &device).unwrap();
+    assert!(!comparisons.is_empty());
+    for c in &comparisons {
+        println!(
+            "{name}: {} {:?} max_abs_diff={:e} (tolerance {tolerance:e})",
+            c.name, c.shape, c.max_abs_diff
+        );
+        assert!(
+            c.passes(tolerance),
+            "{name}: {} differs by {:e}",
+            c.name,
+            c.max_abs_diff
+        );
+    }
+}
+
+#[test]
+fn dit_text2world_diffusers_naming() {
+    check("dit_text2world_small", FixtureKind::Dit);
+}
+
+#[test]
+fn dit_video2world_diffusers_naming() {
+    check("dit_video2world_small", FixtureKind::Dit);
+}
+
+#[test]
+fn dit_text2world_cosmos_predict1_naming() {
+    check("dit_text2world_cosmos_predict1_small", FixtureKind::Dit);
+}
+
+#[test]
+fn dit_video2world_cosmos_predict1_naming() {
+    check("dit_video2world_cosmos_predict1_small", FixtureKind::Dit);
+}
+
+#[test]
+fn edm_euler_scheduler() {
+    check("edm_euler_35steps", FixtureKind::Edm);
+}
+
+#[test]
+fn sample_euler_loop() {
+    check("sample_euler_small", FixtureKind::Sample);
+}
+
+#[test]
+fn sample_res2ab_loop() {
+    check("sample_res2ab_small", FixtureKind::Sample);
+}

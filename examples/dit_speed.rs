@@ -1,0 +1,86 @@
+//! Speed and memory of one DiT forward at the benchmark configuration: 2 blocks, 16 heads × 64
+//! (hidden 1024), text dim 1024, AdaLN-LoRA 256, patch (1, 2, 2), learnable position embedding,
+//! latent 1×16×5×32×32 (1280 video tokens), 64 text tokens; random weights.
+//!
+//! `cargo run --release --example dit_speed [-- --device cpu --runs 3]`
+//!
+//! Ends with the line `forward_s=<min over the timed runs> peak_rss_mb=<MB>` (peak resident set
+//! of the whole process, from the kernel's VmHWM).
+
+use std::time::Instant;
+
+use clap::Parser;
+use cosmos_diffusion::{DitConditioning, DitConfig, NoiseGenerator};
+use cosmos_nn::burn::tensor::Tensor;
+use cosmos_nn::device::parse_device;
+
+/// Times the forward pass of the diffusion transformer at the benchmark configuration.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Device: cpu (flex), wgpu, wgpu-cpu or cuda[:N], where compiled in.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Timed runs (after one warm-up run); the minimum is printed.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// The benchmark network.
+fn bench_config() -> DitConfig {
+    DitConfig {
+        in_channels: 16,
+        out_channels: 16,
+        num_attention_heads: 16,
+        attention_head_dim: 64,
+        num_layers: 2,
+        text_embed_dim: 1024,
+        adaln_lora_dim: 256,
+        patch_size: [1, 2, 2],
+        extra_pos_embed_type: Some("learnable".into()),
+        ..DitConfig::default()
+    }
+}
+
+/// Peak resident set size of this process in MB (Linux `VmHWM`), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let device = parse_device(&args.device)?;
+    let dit = bench_config().init(&device)?;
+    let mut rng = NoiseGenerator::new(0);
+    let x = rng.tensor([1, 16, 5, 32, 32], &device);
+    let context = rng.tensor([1, 64, 1024], &device);
+    let timestep = Tensor::<1>::full([1], 0.25 * 3.7f64.ln(), &device);
+    let conditioning = DitConditioning {
+        fps: Some(24.0),
+        condition_mask: None,
+        padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
+    };
+    let mut times = Vec::new();
+    for run in 0..=args.runs.max(1) {
+        let start = Instant::now();
+        let y = dit.forward(x.clone(), timestep.clone(), context.clone(), &conditioning)?;
+        // Reading the result back makes the timing include every queued kernel.
+        let values = y.into_data();
+        let seconds = start.elapsed().as_secs_f64();
+        assert_eq!(values.shape().to_vec(), vec![1, 16, 5, 32, 32]);
+        if run == 0 {
+            println!("warm-up: {seconds:.3} s");
+        } else {
+            println!("run {run}: {seconds:.3} s");
+            times.push(seconds);
+        }
+    }
+    let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "forward_s={best:.4} peak_rss_mb={:.0}",
+        peak_rss_mb().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! `cosmos curate`: videos in, webdataset shards and a manifest out (see cosmos-curator).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use cosmos_curator::progress::{Progress, Stage};
+use cosmos_curator::{
+    AdaptiveDetectorConfig, CaptionConfig, ContentDetectorConfig, CurateConfig, Curator, ShardSpec,
+    ShotDetectorConfig,
+};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+const CURATE_HELP: &str = "\
+Pipeline: decode -> shot detection -> clips (shots under --min-clip seconds dropped, over
+--max-clip split) -> filters (motion, quality, overlay text, video type) -> captions -> semantic
+dedup -> H.264 re-encode -> webdataset shards.
+
+Output folder:
+  DIR/shards/resolution_R/duration_D/part-WWWW-NNNNNN.tar   KEY.mp4, KEY.json, KEY.txt per clip
+  DIR/manifest.jsonl      one line per clip considered: source, frames, seconds, size, every
+                          score, tags, caption, dedup group, kept, drop reason, shard
+  DIR/summary.json        clips kept and dropped per stage, unreadable inputs
+  DIR/.curate/            resumable state (a killed run started again finishes the job)
+
+Unreadable or corrupt inputs are reported and skipped. With --shard i/n, n machines given the
+same inputs and the same DIR (a shared file system) each curate their own share; the last to
+finish writes DIR/manifest.jsonl. --config reads every setting from a JSON file (the fields of
+cosmos_curator::CurateConfig; missing fields keep their defaults); flags override it.
+
+Exit status: 0 done (even if some inputs were unreadable), 2 on error.";
+
+/// Shot detector choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectorKind {
+    /// HSV content change with a fixed threshold (PySceneDetect's ContentDetector).
+    Content,
+    /// Content change against a rolling average (PySceneDetect's AdaptiveDetector).
+    Adaptive,
+}
+
+/// Captions choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptionKind {
+    /// No captions.
+    None,
+    /// From VIDEO.captions.json, VIDEO.srt, VIDEO.vtt or VIDEO.txt beside each video.
+    Sidecar,
+}
+
+/// Arguments of `cosmos curate`.
+#[derive(Args, Debug)]
+#[command(after_long_help = CURATE_HELP)]
+pub struct CurateArgs {
+    /// Video files, folders (searched recursively) or list files (.txt/.lst/.list, one path a line).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Process share i of n of the inputs (0-based), for several machines on one job.
+    #[arg(long, default_value = "0/1")]
+    pub shard: ShardSpec,
+    /// Settings as JSON (a CurateConfig); flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Shot detector.
+    #[arg(long, value_enum)]
+    pub detector: Option<DetectorKind>,
+    /// Content detector threshold (mean HSV change, 0-255; default 27).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Minimum shot length for the detector, frames (default 15).
+    #[arg(long)]
+    pub min_scene_len: Option<u64>,
+    /// Shots shorter than this are dropped, seconds (default 2).
+    #[arg(long)]
+    pub min_clip: Option<f64>,
+    /// Shots longer than this are split, seconds (default 60).
+    #[arg(long)]
+    pub max_clip: Option<f64>,
+    /// Seconds trimmed from both ends of every shot (default 0).
+    #[arg(long)]
+    pub trim: Option<f64>,
+    /// Turn off the motion filter's drop decision (scores are still computed).
+    #[arg(long)]
+    pub no_motion_filter: bool,
+    /// Clips with less mean motion are static (fraction of the width per frame; default 0.0005).
+    #[arg(long)]
+    pub min_motion: Option<f32>,
+    /// Clips with more frame-to-frame camera jitter are erratic (default 0.012).
+    #[arg(long)]
+    pub max_jitter: Option<f32>,
+    /// Turn off the quality filter's drop decision.
+    #[arg(long)]
+    pub no_quality_filter: bool,
+    /// Clips less sharp than this are blurry (Laplacian variance; default 20).
+    #[arg(long)]
+    pub min_sharpness: Option<f32>,
+    /// Turn off the overlay-text filter's drop decision.
+    #[arg(long)]
+    pub no_overlay_filter: bool,
+    /// Clips with a longer still text line are dropped (share of the width; default 0.2).
+    #[arg(long)]
+    pub max_overlay: Option<f32>,
+    /// Video-type labels to drop (for example `animation`); repeatable.
+    #[arg(long = "drop-type")]
+    pub drop_types: Vec<String>,
+    /// Captions.
+    #[arg(long, value_enum)]
+    pub captions: Option<CaptionKind>,
+    /// Turn off semantic deduplication.
+    #[arg(long)]
+    pub no_dedup: bool,
+    /// Clips within this cosine distance of a better clip are duplicates (default 0.15).
+    #[arg(long)]
+    pub dedup_epsilon: Option<f32>,
+    /// Scale clips down to at most this width.
+    #[arg(long)]
+    pub max_width: Option<u32>,
+    /// Scale clips down to at most this height.
+    #[arg(long)]
+    pub max_height: Option<u32>,
+    /// x264 constant rate factor (default 23).
+    #[arg(long)]
+    pub crf: Option<u8>,
+    /// x264 preset (default medium).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Largest shard, megabytes (default 500).
+    #[arg(long)]
+    pub max_shard_mb: Option<u64>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+impl CurateArgs {
+    /// The settings: the JSON file's (or the defaults), then the flags.
+    pub fn config(&self) -> Result<CurateConfig, BoxError> {
+        let mut config = match &self.config {
+            Some(path) => CurateConfig::from_json_file(path)?,
+            None => CurateConfig::default(),
+        };
+        let content = match &config.shot_detector {
+            ShotDetectorConfig::Content(c) => c.clone(),
+            ShotDetectorConfig::Adaptive(_) => ContentDetectorConfig::default(),
+        };
+        match self.detector {
+            Some(DetectorKind::Content) => {
+                config.shot_detector = ShotDetectorConfig::Content(content)
+            }
+            Some(DetectorKind::Adaptive)
+                if !matches!(config.shot_detector, ShotDetectorConfig::Adaptive(_)) =>
+            {
+                config.shot_detector =
+                    ShotDetectorConfig::Adaptive(AdaptiveDetectorConfig::default());
+            }
+            _ => {}
+        }
+        match &mut config.shot_detector {
+            ShotDetectorConfig::Content(c) => {
+                set(&mut c.threshold, self.threshold);
+                set(&mut c.min_scene_len, self.min_scene_len);
+            }
+            ShotDetectorConfig::Adaptive(c) => {
+                if self.threshold.is_some() {
+                    return Err("--threshold applies to the content detector; the adaptive one uses a ratio".into());
+                }
+                set(&mut c.min_scene_len, self.min_scene_len);
+            }
+        }
+        set(&mut config.clips.min_clip_s, self.min_clip);
+        set(&mut config.clips.max_clip_s, self.max_clip);
+        set(&mut config.clips.trim_s, self.trim);
+        let filters = &mut config.filters;
+        filters.motion.enabled &= !self.no_motion_filter;
+        set(&mut filters.motion.min_motion, self.min_motion);
+        set(&mut filters.motion.max_jitter, self.max_jitter);
+        filters.quality.enabled &= !self.no_quality_filter;
+        set(&mut filters.quality.min_sharpness, self.min_sharpness);
+        filters.overlay_text.enabled &= !self.no_overlay_filter;
+        set(&mut filters.overlay_text.max_score, self.max_overlay);
+        filters
+            .video_type
+            .drop_labels
+            .extend(self.drop_types.iter().cloned());
+        match self.captions {
+            Some(CaptionKind::None) => config.captions = CaptionConfig::None,
+            Some(CaptionKind::Sidecar) => config.captions = CaptionConfig::Sidecar,
+            None => {}
+        }
+        config.dedup.enabled &= !self.no_dedup;
+        set(&mut config.dedup.epsilon, self.dedup_epsilon);
+        if self.max_width.is_some() {
+            config.encode.max_width = self.max_width;
+        }
+        if self.max_height.is_some() {
+            config.encode.max_height = self.max_height;
+        }
+        set(&mut config.encode.crf, self.crf);
+        set(&mut config.encode.preset, self.preset.clone());
+        set(
+            &mut config.shards.max_shard_bytes,
+            self.max_shard_mb.map(|mb| mb * 1_000_000),
+        );
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// One indicatif bar per stage.
+struct Bars {
+    multi: MultiProgress,
+    bars: Vec<(Stage, ProgressBar)>,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
+        let style =
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed_precise}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        let bars = Stage::ALL
+            .iter()
+            .map(|&stage| {
+                let bar = multi.add(
+                    ProgressBar::new(0)
+                        .with_style(style.clone())
+                        .with_prefix(stage.name()),
+                );
+                (stage, bar)
+            })
+            .collect();
+        Self { multi, bars }
+    }
+
+    fn bar(&self, stage: Stage) -> Option<&ProgressBar> {
+        self.bars.iter().find(|(s, _)| *s == stage).map(|(_, b)| b)
+    }
+}
+
+impl Progress for Bars {
+    fn set_total(&self, stage: Stage, total: u64) {
+        if let Some(bar) = self.bar(stage) {
+            bar.set_length(total);
+        }
+    }
+
+    fn advance(&self, stage: Stage, units: u64) {
+        if let Some(bar) = self.bar(stage) {
+            bar.inc(units);
+        }
+    }
+
+    fn finish(&self, stage: Stage) {
+        if let Some(bar) = self.bar(stage) {
+            bar.finish();
+        }
+    }
+
+    fn message(&self, text: &str) {
+        if self.multi.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            let _ = self.multi.println(text);
+        }
+    }
+}
+
+/// Runs the curation; returns the exit code (0 done).
+pub fn run(args: &CurateArgs) -> Result<i32, BoxError> {
+    let config = args.config()?;
+    let started = Instant::now();
+    let mut curator = Curator::new(config)?.with_progress(Box::new(Bars::new(args.quiet)));
+    let summary = curator.run(&args.inputs, &args.out, args.shard)?;
+    print!("{summary}");
+    println!(
+        "done in {:.1} s; output in {}",
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(0)
+}
