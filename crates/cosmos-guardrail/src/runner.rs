@@ -31,6 +31,7 @@ pub struct VideoOutcome {
 
 /// The result of guarding a video tensor.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum TensorVideoOutcome {
     /// The video passed; `video` is the input with the post-processors' edits (bit-identical
     /// to the input where nothing was changed).
@@ -148,7 +149,6 @@ impl Guardrail {
             .convert::<f32>()
             .try_to_vec::<f32>()
             .map_err(|e| Error::InvalidArgument(format!("video tensor data: {e:?}")))?;
-        let plane = h * w;
         let index = |bi: usize, ch: usize, ti: usize, y: usize, x: usize| {
             (((bi * 3 + ch) * t + ti) * h + y) * w + x
         };
@@ -179,7 +179,6 @@ impl Guardrail {
             }
             all_reports.push(outcome.reports);
         }
-        let _ = plane;
         let video = Tensor::from_data(TensorData::new(values, [b, 3, t, h, w]), &device);
         Ok(TensorVideoOutcome::Allow {
             video,

@@ -27,7 +27,7 @@ impl Lcg {
 /// DataParallel training.
 fn reference_state_dict(rng: &mut Lcg) -> BTreeMap<String, TensorData> {
     let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut bn = |shapes: &mut Vec<(String, Vec<usize>)>, name: &str, c: usize| {
+    let bn = |shapes: &mut Vec<(String, Vec<usize>)>, name: &str, c: usize| {
         for p in [
             "weight",
             "bias",
@@ -164,11 +164,11 @@ fn loads_reference_key_names_and_runs() {
     assert_eq!(out.loc.dims(), [1, 102, 4]);
     assert_eq!(out.conf.dims(), [1, 102, 2]);
     assert_eq!(out.landmarks.dims(), [1, 102, 10]);
-    let conf = out.conf.into_data().to_vec::<f32>().unwrap();
+    let conf = out.conf.into_data().try_to_vec::<f32>().unwrap();
     for pair in conf.chunks(2) {
         assert!((pair[0] + pair[1] - 1.0).abs() < 1e-5 && pair.iter().all(|p| p.is_finite()));
     }
-    let loc = out.loc.into_data().to_vec::<f32>().unwrap();
+    let loc = out.loc.into_data().try_to_vec::<f32>().unwrap();
     assert!(loc.iter().all(|v| v.is_finite()));
 
     // End to end with known heads: zero head weights make the outputs equal the biases, so

@@ -123,7 +123,7 @@ fn video_tensor_is_pixelated_only_inside_faces() {
         panic!("blocked")
     };
     assert_eq!(reports[0][0].1.regions[0], vec![[4, 2, 28, 26]]);
-    let out = out.into_data().to_vec::<f32>().unwrap();
+    let out = out.into_data().try_to_vec::<f32>().unwrap();
     let mut changed_inside = 0;
     for c in 0..3 {
         for ti in 0..t {

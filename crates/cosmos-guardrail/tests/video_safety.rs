@@ -101,7 +101,7 @@ fn head_matches_a_hand_computation() {
         TensorData::new(x.clone(), [2, 8]),
         &device,
     ));
-    let out = out.into_data().to_vec::<f32>().unwrap();
+    let out = out.into_data().try_to_vec::<f32>().unwrap();
     let w = |k: &str| &d[&format!("model.network.layers.{k}")].0;
     for row in 0..2 {
         let h = bn_relu(

@@ -9,6 +9,8 @@ use burn::tensor::Tensor;
 use cosmos_nn::causal_conv::CausalConv3d;
 
 /// What one layer carries from one chunk to the next.
+// A few dozen slots per network: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Slot {
     /// Input frames a temporal convolution still needs.

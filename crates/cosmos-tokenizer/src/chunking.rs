@@ -58,21 +58,24 @@ impl Chunking {
     pub fn validate(&self, tokenizer: &Tokenizer) -> Result<()> {
         let tc = tokenizer.temporal_compression();
         let s = tokenizer.spatial_compression();
-        if let Some(window) = self.window {
-            if window == 0 || (tc > 1 && (window - 1) % tc != 0) {
-                return Err(Error::Config(format!(
-                    "a temporal window must hold 1 + k·{tc} frames, found {window}"
-                )));
-            }
+        if let Some(window) = self.window
+            && (window == 0 || (tc > 1 && (window - 1) % tc != 0))
+        {
+            return Err(Error::Config(format!(
+                "a temporal window must hold 1 + k·{tc} frames, found {window}"
+            )));
         }
-        if let Some(tile) = self.tile {
-            if tile == 0 || tile % s != 0 || self.overlap % s != 0 || self.overlap >= tile {
-                return Err(Error::Config(format!(
-                    "tiles must be positive multiples of {s} pixels with a smaller overlap that is a multiple of {s}, \
+        if let Some(tile) = self.tile
+            && (tile == 0
+                || tile % s != 0
+                || !self.overlap.is_multiple_of(s)
+                || self.overlap >= tile)
+        {
+            return Err(Error::Config(format!(
+                "tiles must be positive multiples of {s} pixels with a smaller overlap that is a multiple of {s}, \
                      found tile {tile} and overlap {}",
-                    self.overlap
-                )));
-            }
+                self.overlap
+            )));
         }
         Ok(())
     }

@@ -362,13 +362,13 @@ pub fn decode_latents(
     encoded: &Encoded,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Array4<u8>> {
-    if let Some(kind) = metadata.get("kind") {
-        if kind != tokenizer.kind().short_name() {
-            return Err(Error::Config(format!(
-                "these latents come from a {kind} tokenizer, the model is {}",
-                tokenizer.kind().short_name()
-            )));
-        }
+    if let Some(kind) = metadata.get("kind")
+        && kind != tokenizer.kind().short_name()
+    {
+        return Err(Error::Config(format!(
+            "these latents come from a {kind} tokenizer, the model is {}",
+            tokenizer.kind().short_name()
+        )));
     }
     let tc = tokenizer.temporal_compression();
     let latent = encoded.latent.clone();

@@ -80,7 +80,7 @@ impl Patcher {
         let p = self.patch_size;
         let dims = x.dims();
         let groups = p * p * p;
-        if dims[1] % groups != 0 {
+        if !dims[1].is_multiple_of(groups) {
             return Err(Error::Shape {
                 what: "video unpatcher input".into(),
                 expected: format!("[batch, a multiple of {groups} channels, t, h, w]"),
@@ -103,7 +103,7 @@ impl Patcher {
     pub fn patch_image(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         let p = self.patch_size;
         let dims = x.dims();
-        if dims[2] % p != 0 || dims[3] % p != 0 {
+        if !dims[2].is_multiple_of(p) || !dims[3].is_multiple_of(p) {
             return Err(Error::Shape {
                 what: "image patcher input".into(),
                 expected: format!("[batch, channels, height and width multiples of {p}]"),
@@ -120,7 +120,7 @@ impl Patcher {
     pub fn unpatch_image(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         let p = self.patch_size;
         let dims = x.dims();
-        if dims[1] % (p * p) != 0 {
+        if !dims[1].is_multiple_of(p * p) {
             return Err(Error::Shape {
                 what: "image unpatcher input".into(),
                 expected: format!("[batch, a multiple of {} channels, h, w]", p * p),

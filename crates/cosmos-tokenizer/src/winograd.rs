@@ -5,8 +5,14 @@
 //! 36 multiply-adds per tile and channel pair of a direct 3×3 convolution become 16, done as
 //! 16 batched matrix products `[Cout, Cin] × [Cin, tiles]`; the transforms are additions.
 //! The transform coefficients are 0, ±1 and ±½, so the result differs from the direct
-//! convolution only by float reordering (~1e-6 relative). Used on the CPU backend, where
-//! matrix products are the fast primitive; other backends keep their direct convolution.
+//! convolution only by float reordering (~1e-6 relative).
+//!
+//! Off by default: written with generic tensor operations, the transforms materialise about
+//! twelve input-sized temporaries per convolution, and on the CPU backend the page faults and
+//! memory traffic cost what the 2.25× fewer multiply-adds save (measured: same CPU time,
+//! 1.6× the peak memory on CV8x8x8). A fused CPU kernel (transforms written straight into
+//! the GEMM operands) is where the gain is; `COSMOS_TOKENIZER_WINOGRAD=1` turns this path on
+//! for experiments on the CPU backend.
 
 use burn::tensor::{Tensor, TensorData};
 
@@ -33,12 +39,10 @@ pub(crate) fn applies(
         && on_cpu(x)
 }
 
-/// Whether the Winograd path is enabled: on unless `COSMOS_TOKENIZER_DIRECT_CONV=1` (kept
-/// for timing comparisons).
+/// Whether the Winograd path is enabled (`COSMOS_TOKENIZER_WINOGRAD=1`).
 fn enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED
-        .get_or_init(|| std::env::var("COSMOS_TOKENIZER_DIRECT_CONV").map_or(true, |v| v != "1"))
+    *ENABLED.get_or_init(|| std::env::var("COSMOS_TOKENIZER_WINOGRAD").is_ok_and(|v| v == "1"))
 }
 
 #[cfg(feature = "flex")]

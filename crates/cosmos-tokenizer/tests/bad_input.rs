@@ -198,7 +198,7 @@ fn corrupt_or_truncated_checkpoint_files_are_errors() {
     let config = TokenizerConfig::preset("CI8x8").unwrap();
     assert!(Tokenizer::load(&garbage, Some(config), &Device::flex()).is_err());
     // A folder with no checkpoint and no config.
-    let err = Tokenizer::load(&dir.join("missing"), None, &Device::flex()).unwrap_err();
+    let err = Tokenizer::load(dir.join("missing"), None, &Device::flex()).unwrap_err();
     assert!(
         err.to_string().contains("cannot tell") || err.to_string().contains("no such"),
         "{err}"

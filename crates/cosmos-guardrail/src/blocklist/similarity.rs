@@ -16,10 +16,10 @@ fn longest_match(
     // run[j + 1] = length of the common suffix ending at a[i], b[j].
     let mut prev = vec![0usize; bhi - blo + 1];
     let mut cur = vec![0usize; bhi - blo + 1];
-    for i in alo..ahi {
-        for j in blo..bhi {
+    for (i, &ai) in a.iter().enumerate().take(ahi).skip(alo) {
+        for (j, &bj) in b.iter().enumerate().take(bhi).skip(blo) {
             let k = j - blo + 1;
-            cur[k] = if a[i] == b[j] { prev[k - 1] + 1 } else { 0 };
+            cur[k] = if ai == bj { prev[k - 1] + 1 } else { 0 };
             if cur[k] > best {
                 best = cur[k];
                 best_i = i + 1 - best;
