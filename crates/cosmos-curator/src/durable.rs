@@ -69,11 +69,12 @@ impl Durable {
         let temp = self.begin(path)?;
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         let mut writer = BufWriter::new(file);
+        // Closing the file here; `commit` flushes it to disk.
         let result = write(&mut writer).and_then(|()| {
-            let file = writer
+            writer
                 .into_inner()
-                .map_err(|e| Error::io(&temp, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io(&temp, e))
+                .map(drop)
+                .map_err(|e| Error::io(&temp, e.into_error()))
         });
         if let Err(error) = result {
             let _ = fs::remove_file(&temp);

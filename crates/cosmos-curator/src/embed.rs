@@ -119,16 +119,13 @@ impl<E: LatentEncoder> ClipEmbedder for LatentPoolEmbedder<E> {
         // Short clips give fewer frames: repeat the last one to the count the encoder takes.
         let have = frames.len_of(Axis(0));
         if have < count {
-            let last = frames.index_axis(Axis(0), have - 1).to_owned();
-            let mut padded = Array4::<u8>::zeros((count, frames.dim().1, frames.dim().2, 3));
-            for t in 0..count {
-                padded.index_axis_mut(Axis(0), t).assign(&if t < have {
-                    frames.index_axis(Axis(0), t).to_owned()
-                } else {
-                    last.clone()
-                });
-            }
-            frames = padded;
+            let last = frames.slice(ndarray::s![have - 1..have, .., .., ..]);
+            let mut parts = vec![frames.view()];
+            parts.extend(std::iter::repeat_n(last, count - have));
+            frames = ndarray::concatenate(Axis(0), &parts).map_err(|e| Error::Plugin {
+                stage: "embed",
+                reason: format!("padding frames: {e}"),
+            })?;
         }
         let latents = self.encoder.encode(frames.view())?;
         if latents.is_empty() {

@@ -35,7 +35,7 @@ use crate::inputs::{ShardSpec, expand_inputs};
 use crate::manifest::{ClipRecord, InputProblem, StageCount, Summary};
 use crate::progress::{NoProgress, Progress, Stage};
 use crate::shard::{
-    ARCHIVE_END_BYTES, ShardConfig, ShardEntry, bucket_folder, shard_name, write_shard,
+    ARCHIVE_END_BYTES, ShardConfig, ShardEntry, bucket_folder, entry_bytes, shard_name, write_shard,
 };
 use crate::shot::{
     AdaptiveDetector, AdaptiveDetectorConfig, ContentDetector, ContentDetectorConfig, ShotDetector,
@@ -667,7 +667,7 @@ impl Curator {
                         .map_err(|e| Error::io(&video, e))?
                         .len();
                     let path = format!("shards/{bucket}/{}", shard_name(shard.index, sequence));
-                    let size = entry_bytes(&clips[index], &path, video_bytes)?;
+                    let size = clip_shard_bytes(&clips[index], &path, video_bytes)?;
                     if current.is_some() && bytes + size + ARCHIVE_END_BYTES > cap {
                         plan.extend(current.take());
                         sequence += 1;
@@ -814,22 +814,15 @@ fn remove_clip_cache(work: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Bytes a clip takes in a shard whose path is `shard`.
-fn entry_bytes(clip: &ClipState, shard: &str, video_bytes: u64) -> Result<u64> {
+/// Bytes a clip takes in a shard whose path is `shard` (its record names the shard).
+fn clip_shard_bytes(clip: &ClipState, shard: &str, video_bytes: u64) -> Result<u64> {
     let mut record = clip.record.clone();
     record.kept = true;
     record.shard = Some(shard.to_string());
     let json =
         serde_json::to_vec(&record).map_err(|e| Error::Config(format!("clip record: {e}")))?;
-    let caption = record.caption.unwrap_or_default();
-    let video = Path::new("");
-    Ok(ShardEntry {
-        key: &record.key,
-        video,
-        json: &json,
-        caption: &caption,
-    }
-    .bytes(video_bytes))
+    let caption_bytes = record.caption.map_or(0, |c| c.len() as u64);
+    Ok(entry_bytes(video_bytes, json.len() as u64, caption_bytes))
 }
 
 fn summarise(

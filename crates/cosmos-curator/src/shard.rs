@@ -89,13 +89,9 @@ pub struct ShardEntry<'a> {
     pub caption: &'a str,
 }
 
-impl ShardEntry<'_> {
-    /// Bytes this entry takes in a shard, given the video's size.
-    pub fn bytes(&self, video_bytes: u64) -> u64 {
-        member_bytes(video_bytes)
-            + member_bytes(self.json.len() as u64)
-            + member_bytes(self.caption.len() as u64)
-    }
+/// Bytes one clip's three members take in a shard.
+pub fn entry_bytes(video_bytes: u64, json_bytes: u64, caption_bytes: u64) -> u64 {
+    member_bytes(video_bytes) + member_bytes(json_bytes) + member_bytes(caption_bytes)
 }
 
 fn header(name: &str, size: u64) -> Result<tar::Header> {
@@ -196,7 +192,11 @@ mod tests {
         ];
         let path = dir.path().join("s/part.tar");
         let bytes = write_shard(&Durable::new("t", None), &path, &entries).unwrap();
-        let expected: u64 = entries.iter().map(|e| e.bytes(1000)).sum::<u64>() + ARCHIVE_END_BYTES;
+        let expected: u64 = entries
+            .iter()
+            .map(|e| entry_bytes(1000, e.json.len() as u64, e.caption.len() as u64))
+            .sum::<u64>()
+            + ARCHIVE_END_BYTES;
         assert_eq!(bytes, expected);
         let mut archive = tar::Archive::new(File::open(&path).unwrap());
         let names: Vec<String> = archive

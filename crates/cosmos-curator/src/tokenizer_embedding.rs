@@ -42,8 +42,12 @@ impl TokenizerEncoder {
     pub fn new(tokenizer: Tokenizer, frames: usize, width: u32, height: u32) -> Result<Self> {
         let temporal = tokenizer.temporal_compression().max(1);
         let spatial = tokenizer.spatial_compression().max(1) as u32;
-        let frames_ok = frames >= 1 && (frames - 1) % temporal == 0;
-        if !frames_ok || width == 0 || height == 0 || width % spatial != 0 || height % spatial != 0
+        let frames_ok = frames >= 1 && (frames - 1).is_multiple_of(temporal);
+        if !frames_ok
+            || width == 0
+            || height == 0
+            || !width.is_multiple_of(spatial)
+            || !height.is_multiple_of(spatial)
         {
             return Err(Error::Config(format!(
                 "tokenizer embedding: expected 1 + k*{temporal} frames of a size divisible by {spatial}, \
