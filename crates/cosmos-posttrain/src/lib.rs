@@ -1,1 +1,22 @@
+//! Post-training of Cosmos world models, and a small physics world to learn from.
+//!
+//! - [`world`]: a deterministic 2D physics world (balls, gravity, walls, collisions, pushes)
+//!   rendered to small RGB clips with the actions recorded.
+//! - [`tokenizer_train`]: trains a small continuous video tokenizer on such clips.
+//! - [`conditioning`], [`lora`], [`trainer`], [`data`]: fine-tuning a Cosmos DiT with extra
+//!   per-frame conditioning (action, camera, view) from zero-initialised projections, full or
+//!   LoRA, on webdataset shards or cached latents.
+//! - [`world_model`]: the action-conditioned world model shipped with the crate, and rollouts.
+//! - [`metrics`]: PSNR and ball-position error of predictions.
 
+pub mod conditioning;
+pub mod data;
+pub mod error;
+pub mod lora;
+pub mod metrics;
+pub mod tokenizer_train;
+pub mod trainer;
+pub mod world;
+pub mod world_model;
+
+pub use error::{Error, Result};
