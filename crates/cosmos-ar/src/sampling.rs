@@ -200,6 +200,27 @@ fn sort_descending(pairs: &mut [(u32, f32)]) {
     pairs.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 }
 
+/// [`nucleus`] by sorting the whole vocabulary: O(V log V), the direct form of the rule.
+fn nucleus_by_sorting(probs: &[f32], top_p: f32) -> Vec<(u32, f32)> {
+    let mut sorted: Vec<(u32, f32)> = probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (i as u32, p))
+        .collect();
+    sort_descending(&mut sorted);
+    let mut before = 0f64;
+    let mut kept: Vec<(u32, f32)> = sorted
+        .into_iter()
+        .take_while(|&(_, p)| {
+            let keep = before <= top_p as f64;
+            before += p as f64;
+            keep
+        })
+        .collect();
+    kept.sort_unstable_by_key(|c| c.0);
+    kept
+}
+
 /// The nucleus of `probs`: sorted by probability (ties by token id), a token is kept while the
 /// mass of the tokens before it is at most `top_p` (the reference's
 /// `probs_sum − probs_sort > top_p` mask; masses summed in f64). Returned in token order.
@@ -211,23 +232,7 @@ pub fn nucleus(probs: &[f32], top_p: f32) -> Vec<(u32, f32)> {
     const BUCKETS: usize = 1 << 16;
     if probs.len() <= 4096 {
         // Small vocabularies: sorting is cheaper than the bucket table.
-        let mut sorted: Vec<(u32, f32)> = probs
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| (i as u32, p))
-            .collect();
-        sort_descending(&mut sorted);
-        let mut before = 0f64;
-        let mut kept: Vec<(u32, f32)> = sorted
-            .into_iter()
-            .take_while(|&(_, p)| {
-                let keep = before <= top_p as f64;
-                before += p as f64;
-                keep
-            })
-            .collect();
-        kept.sort_unstable_by_key(|c| c.0);
-        return kept;
+        return nucleus_by_sorting(probs, top_p);
     }
     let bucket = |p: f32| (p.max(0.0).to_bits() >> 16) as usize;
     let mut mass = vec![0f64; BUCKETS];
@@ -345,22 +350,7 @@ mod tests {
             let probs = softmax(&logits, 1.0);
             for top_p in [0.1f32, 0.5, 0.8, 0.95, 1.0] {
                 let fast = nucleus(&probs, top_p);
-                let mut all: Vec<(u32, f32)> = probs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &p)| (i as u32, p))
-                    .collect();
-                sort_descending(&mut all);
-                let mut before = 0.0f64;
-                let mut slow: Vec<(u32, f32)> = all
-                    .into_iter()
-                    .take_while(|&(_, p)| {
-                        let keep = before <= top_p as f64;
-                        before += p as f64;
-                        keep
-                    })
-                    .collect();
-                slow.sort_unstable_by_key(|c| c.0);
+                let slow = nucleus_by_sorting(&probs, top_p);
                 assert_eq!(fast, slow, "top_p {top_p}");
             }
         }

@@ -19,6 +19,17 @@ struct StandIn {
     encoded_frames: RefCell<Vec<usize>>,
 }
 
+impl StandIn {
+    /// `k`× temporal and `s`× spatial compression.
+    fn new(k: usize, s: usize) -> Self {
+        Self {
+            k,
+            s,
+            encoded_frames: RefCell::new(Vec::new()),
+        }
+    }
+}
+
 impl VideoTokenizer for StandIn {
     fn encode(&self, video: Tensor<5>) -> Result<Tensor<4, Int>> {
         let [b, _, t, h, w] = video.dims();
@@ -126,11 +137,7 @@ fn indices(t: &Tensor<4, Int>) -> Vec<i64> {
 fn prompt_comes_from_the_last_frames_and_the_rest_is_generated() {
     let device = Device::flex();
     let model = config().init(&device).unwrap();
-    let tokenizer = StandIn {
-        k: 4,
-        s: 8,
-        encoded_frames: RefCell::new(Vec::new()),
-    };
+    let tokenizer = StandIn::new(4, 8);
     let pipeline = Video2World {
         model: &model,
         tokenizer: &tokenizer,
@@ -202,11 +209,7 @@ fn prompt_comes_from_the_last_frames_and_the_rest_is_generated() {
 fn bad_pipeline_input_is_rejected() {
     let device = Device::flex();
     let model = config().init(&device).unwrap();
-    let tokenizer = StandIn {
-        k: 4,
-        s: 8,
-        encoded_frames: RefCell::new(Vec::new()),
-    };
+    let tokenizer = StandIn::new(4, 8);
     let pipeline = Video2World {
         model: &model,
         tokenizer: &tokenizer,

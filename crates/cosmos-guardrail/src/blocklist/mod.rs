@@ -538,19 +538,7 @@ impl Blocklist {
             return;
         }
         // Whitespace-separated words of the normalised prompt, with their char ranges.
-        let mut words: Vec<(usize, usize)> = Vec::new();
-        let mut i = 0;
-        while i < text.len() {
-            if text[i].ch == ' ' {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < text.len() && text[i].ch != ' ' {
-                i += 1;
-            }
-            words.push((start, i));
-        }
+        let words = units::word_ranges(text);
         let word_strings: Vec<String> = words
             .iter()
             .map(|&(s, e)| text[s..e].iter().map(|c| c.ch).collect())

@@ -170,11 +170,9 @@ pub(crate) fn forms_of(chars: &[char]) -> Vec<String> {
     forms
 }
 
-/// Cuts normalised text into pieces and units.
-pub(crate) fn units(text: &[NormChar]) -> Units {
-    let mut out = Units::default();
-    // Chunks: (start, end) ranges of non-space characters.
-    let mut chunks = Vec::new();
+/// `(start, end)` char ranges of the space-separated words of normalised text.
+pub(crate) fn word_ranges(text: &[NormChar]) -> Vec<(usize, usize)> {
+    let mut words = Vec::new();
     let mut i = 0;
     while i < text.len() {
         if text[i].ch == ' ' {
@@ -185,8 +183,16 @@ pub(crate) fn units(text: &[NormChar]) -> Units {
         while i < text.len() && text[i].ch != ' ' {
             i += 1;
         }
-        chunks.push((start, i));
+        words.push((start, i));
     }
+    words
+}
+
+/// Cuts normalised text into pieces and units.
+pub(crate) fn units(text: &[NormChar]) -> Units {
+    let mut out = Units::default();
+    // Chunks: (start, end) ranges of non-space characters.
+    let chunks = word_ranges(text);
     // Spaced letters: runs of chunks that are one character each (chunks without any word
     // character, such as a lone `.`, neither break nor join a run).
     let mut run: Vec<usize> = Vec::new(); // piece indices of the current run
