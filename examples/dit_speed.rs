@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release --example dit_speed [-- --device cpu --runs 3]`
 //!
-//! Ends with the line `forward_s=<min over the timed runs> peak_rss_mb=<MB>` (peak resident set
-//! of the whole process, from the kernel's VmHWM).
+//! Prints the CPU time per timed forward (`cpu_s_per_forward=`, all threads) and ends with the
+//! line `forward_s=<min over the timed runs> peak_rss_mb=<MB>` (peak resident set of the whole
+//! process, from the kernel's VmHWM).
 
 use std::time::Instant;
 
@@ -41,6 +42,18 @@ fn bench_config() -> DitConfig {
     }
 }
 
+/// CPU time (user + system, all threads) this process has used so far, in seconds (Linux
+/// `/proc/self/stat`, clock ticks of 1/100 s), if known.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Peak resident set size of this process in MB (Linux `VmHWM`), if known.
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -63,7 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
     };
     let mut times = Vec::new();
+    let mut cpu_start = None;
     for run in 0..=args.runs.max(1) {
+        if run == 1 {
+            cpu_start = cpu_seconds();
+        }
         let start = Instant::now();
         let y = dit.forward(x.clone(), timestep.clone(), context.clone(), &conditioning)?;
         // Reading the result back makes the timing include every queued kernel.
@@ -78,6 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    // CPU time per timed forward: with the machine to itself this is about threads × wall time;
+    // when other processes compete for the cores it stays put while the wall time grows.
+    if let (Some(start), Some(end)) = (cpu_start, cpu_seconds()) {
+        println!(
+            "cpu_s_per_forward={:.3}",
+            (end - start) / times.len() as f64
+        );
+    }
     println!(
         "forward_s={best:.4} peak_rss_mb={:.0}",
         peak_rss_mb().unwrap_or(f64::NAN)

@@ -16,7 +16,63 @@
 //! - the parity checks behind `cosmos verify --kind dit|edm|sample` ([`parity`]).
 //!
 //! Model code is backend-agnostic: everything runs on the burn [`Device`](burn::tensor::Device)
-//! the network was built on.
+//! the network was built on. On burn's flex CPU backend the attention, GELU, AdaLN and
+//! QK-norm + RoPE steps take the fused kernels of [`cpu`].
+//!
+//! A toy network with random weights, sampled with classifier-free guidance (what
+//! [`WorldPipeline`] does between the text encoder and the video tokenizer):
+//!
+//! ```
+//! use cosmos_diffusion::{DitConfig, DitNetwork, GuidedDenoiser, NoiseGenerator, SamplerConfig};
+//! use cosmos_nn::burn::tensor::Device;
+//!
+//! # fn main() -> cosmos_diffusion::Result<()> {
+//! let device = Device::flex();
+//! let dit = DitConfig {
+//!     num_attention_heads: 2,
+//!     attention_head_dim: 24,
+//!     num_layers: 1,
+//!     text_embed_dim: 16,
+//!     adaln_lora_dim: 8,
+//!     max_size: [4, 8, 8],
+//!     ..DitConfig::default()
+//! }
+//! .init(&device)?;
+//!
+//! let mut rng = NoiseGenerator::new(7);
+//! let prompt = rng.tensor([1, 5, 16], &device); // stands in for T5 embeddings
+//! let network = DitNetwork::new(&dit, prompt.clone(), Some(prompt.zeros_like())).with_fps(Some(24.0));
+//! let mut denoiser = GuidedDenoiser::new(network, 7.0);
+//!
+//! let sampler = SamplerConfig::euler(3).build()?;
+//! let noise = rng.tensor([1, 16, 2, 4, 4], &device); // latent [batch, channels, T, H, W]
+//! let mut steps = 0;
+//! let latent = sampler.sample(&mut denoiser, noise, &mut |_step| steps += 1)?;
+//! assert_eq!(latent.dims(), [1, 16, 2, 4, 4]);
+//! assert_eq!((steps, denoiser.network.calls), (3, 6)); // 2 network calls per step with guidance
+//! # Ok(()) }
+//! ```
+//!
+//! With NVIDIA's weights in a model folder (see `docs/diffusion.md`), the whole Text2World
+//! pipeline:
+//!
+//! ```no_run
+//! use cosmos_diffusion::pretrained::{ModelPaths, load_pipeline};
+//! use cosmos_diffusion::{GenerationRequest, SamplerConfig};
+//!
+//! # fn main() -> cosmos_diffusion::Result<()> {
+//! let device = cosmos_nn::device::default_device();
+//! let paths = ModelPaths::find("checkpoints/Cosmos-1.0-Diffusion-7B-Text2World")?;
+//! let mut pipeline = load_pipeline(&paths, &device)?;
+//! let request = GenerationRequest {
+//!     sampler: SamplerConfig::res2ab(35),
+//!     seed: 1,
+//!     ..GenerationRequest::new("A robot arm stacks three red cubes on a wooden table.")
+//! };
+//! let out = pipeline.generate(&request, &mut |s| eprintln!("step {}/{}", s.done, s.total))?;
+//! assert_eq!(out.video.dims(), [1, 3, 121, 704, 1280]);
+//! # Ok(()) }
+//! ```
 
 pub mod adapters;
 pub mod checkpoint;

@@ -13,6 +13,36 @@
 //! - [`TextEncoder`]: prompts → `[batch, 512, d_model]` embeddings, zero past each prompt's
 //!   length, as the Cosmos pipelines prepare them.
 //!
+//! At toy size, with the test SentencePiece model shipped in this crate and random weights:
+//!
+//! ```
+//! use cosmos_text::{T5Config, T5Tokenizer, TextEncoder};
+//! use cosmos_nn::burn::tensor::Device;
+//!
+//! # fn main() -> cosmos_text::Result<()> {
+//! let device = Device::flex();
+//! let spm = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/spm/tiny_t5.model");
+//! let tokenizer = T5Tokenizer::from_file(spm)?;
+//! let config = T5Config {
+//!     vocab_size: tokenizer.vocab_size(),
+//!     d_model: 32,
+//!     d_kv: 8,
+//!     d_ff: 64,
+//!     num_layers: 2,
+//!     num_heads: 4,
+//!     ..T5Config::default()
+//! };
+//! let text = TextEncoder::new(tokenizer, config.init(&device)?)?.with_max_length(16)?;
+//! let out = text.encode(&["a robot walks", &"far ".repeat(40)], &device)?;
+//! assert_eq!(out.embeddings.dims(), [2, 16, 32]);
+//! assert_eq!(out.truncated, vec![false, true]); // the second prompt was cut to 16 tokens
+//! assert_eq!(out.warnings.len(), 1);
+//! assert!(text.encode(&["   "], &device).is_err()); // empty prompts are refused
+//! # Ok(()) }
+//! ```
+//!
+//! With the real weights (a Hugging Face `google-t5/t5-11b` folder):
+//!
 //! ```no_run
 //! use cosmos_text::TextEncoder;
 //! # fn main() -> cosmos_text::Result<()> {
