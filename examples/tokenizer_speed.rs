@@ -6,7 +6,11 @@
 //! ```
 //!
 //! The last line is `encode_s=<s> decode_s=<s> peak_rss_mb=<MB>` (the best of `--repeats`
-//! runs; peak RSS of the whole process, weights included).
+//! runs; peak RSS of the whole process, weights included). The line before it,
+//! `cpu_s encode=<s> decode=<s> load=<1-min load average>`, gives the CPU time (user + sys,
+//! all threads) of the same runs: on a shared machine wall time is inflated by the load, CPU
+//! time much less. `COSMOS_TOKENIZER_FAST=0` turns the tokenizer's CPU fast paths off (burn's
+//! own convolutions and norms), to compare before and after in the same conditions.
 
 use std::time::Instant;
 
@@ -52,6 +56,30 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system, all threads) of this process in seconds (Linux), 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            // Clock ticks: 100 per second on Linux.
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The 1-minute load average (Linux), 0 elsewhere.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = parse_device(&args.device)?;
@@ -72,24 +100,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let x = Tensor::<5>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
     let (mut best_encode, mut best_decode) = (f64::INFINITY, f64::INFINITY);
+    let (mut cpu_encode, mut cpu_decode) = (f64::INFINITY, f64::INFINITY);
     for run in 0..args.repeats.max(1) {
+        let c0 = cpu_seconds();
         let t0 = Instant::now();
         let encoded = tokenizer.encode(x.clone())?;
         // Reading the result back forces the computation on asynchronous backends.
         let latent_dims = encoded.latent.dims();
         let _ = encoded.latent.clone().sum().into_scalar::<f32>();
         let encode_s = t0.elapsed().as_secs_f64();
+        let c1 = cpu_seconds();
         let t1 = Instant::now();
         let decoded = tokenizer.decode(encoded.latent)?;
         let decoded_dims = decoded.dims();
         let _ = decoded.sum().into_scalar::<f32>();
         let decode_s = t1.elapsed().as_secs_f64();
+        let c2 = cpu_seconds();
         eprintln!(
-            "run {run}: encode {encode_s:.3} s → latent {latent_dims:?}; decode {decode_s:.3} s → {decoded_dims:?}"
+            "run {run}: encode {encode_s:.3} s (CPU {:.2} s) → latent {latent_dims:?}; \
+             decode {decode_s:.3} s (CPU {:.2} s) → {decoded_dims:?}",
+            c1 - c0,
+            c2 - c1
         );
+        cpu_encode = cpu_encode.min(c1 - c0);
+        cpu_decode = cpu_decode.min(c2 - c1);
         best_encode = best_encode.min(encode_s);
         best_decode = best_decode.min(decode_s);
     }
+    println!(
+        "cpu_s encode={cpu_encode:.2} decode={cpu_decode:.2} load={:.2}",
+        load_average()
+    );
     println!(
         "encode_s={best_encode:.3} decode_s={best_decode:.3} peak_rss_mb={:.0}",
         peak_rss_mb()

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use cosmos_nn::causal_conv::{CausalConv3d, CausalConv3dConfig, replicate_first_frame};
 
 use crate::cache::CausalCache;
-use crate::ops;
+use crate::{cpu, ops};
 
 /// The reference's GroupNorm epsilon.
 pub(crate) const NORM_EPS: f64 = 1e-6;
@@ -125,7 +125,7 @@ impl ResnetBlockFactorized3d {
         let h = self.norm2.forward_silu(h);
         let h = sequential(&self.conv2, h, cache);
         let x = match &self.nin_shortcut {
-            Some(conv) => conv.forward(x),
+            Some(conv) => cpu::causal_conv(conv, x),
             None => x,
         };
         x + h
@@ -164,9 +164,9 @@ impl CausalAttnBlock {
     fn qkv(&self, x: Tensor<5>) -> [Tensor<5>; 3] {
         let h = self.norm.forward(x);
         [
-            self.q.forward(h.clone()),
-            self.k.forward(h.clone()),
-            self.v.forward(h),
+            cpu::causal_conv(&self.q, h.clone()),
+            cpu::causal_conv(&self.k, h.clone()),
+            cpu::causal_conv(&self.v, h),
         ]
     }
 
@@ -184,7 +184,7 @@ impl CausalAttnBlock {
             AttentionModuleOptions::default(),
         );
         let out = out.reshape([b, t, h, w, c]).permute([0, 4, 1, 2, 3]);
-        x + self.proj_out.forward(out)
+        x + cpu::causal_conv(&self.proj_out, out)
     }
 
     /// Causal attention over the frames of every pixel (frame `t` sees frames `≤ t`);
@@ -203,7 +203,7 @@ impl CausalAttnBlock {
         };
         let out = attention(tokens(q), k, v, None, None, options);
         let out = out.reshape([b, h, w, t, c]).permute([0, 4, 3, 1, 2]);
-        x + self.proj_out.forward(out)
+        x + cpu::causal_conv(&self.proj_out, out)
     }
 }
 
@@ -282,7 +282,7 @@ impl CausalHybridDownsample3d {
         if self.spatial_down {
             let padded = x.pad((0, 1, 0, 1), PadMode::Constant(0.0));
             let pooled = ops::avg_pool_hw2(padded.clone());
-            x = self.conv1.forward(padded) + pooled;
+            x = cpu::causal_conv(&self.conv1, padded) + pooled;
         }
         if self.temporal_down {
             let x_in = if cache.first_chunk() {
@@ -293,7 +293,7 @@ impl CausalHybridDownsample3d {
             let pooled = ops::avg_pool_time2(x_in.clone());
             x = cache.conv(&self.conv2, x_in) + pooled;
         }
-        self.conv3.forward(x)
+        cpu::causal_conv(&self.conv3, x)
     }
 }
 
@@ -345,8 +345,8 @@ impl CausalHybridUpsample3d {
         }
         if self.spatial_up {
             let up = ops::upsample_nearest_hw2(x);
-            x = crate::winograd::causal_conv(&self.conv2, up.clone()) + up;
+            x = cpu::causal_conv(&self.conv2, up.clone()) + up;
         }
-        self.conv3.forward(x)
+        cpu::causal_conv(&self.conv3, x)
     }
 }

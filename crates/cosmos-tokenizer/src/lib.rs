@@ -50,6 +50,8 @@
 pub mod cache;
 pub mod chunking;
 pub mod config;
+#[macro_use]
+mod cpu;
 mod error;
 pub mod fsq;
 pub mod layers3d;
@@ -65,6 +67,7 @@ pub mod patching;
 pub mod pretrained;
 pub mod streaming;
 mod tokenizer;
+#[cfg(feature = "flex")]
 mod winograd;
 
 pub use chunking::Chunking;

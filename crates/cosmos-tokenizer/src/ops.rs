@@ -13,6 +13,20 @@ pub(crate) fn group_norm_per_frame(
     beta: Option<Tensor<1>>,
     eps: f64,
 ) -> Tensor<5> {
+    if let Some(y) = crate::cpu::group_norm_per_frame(&x, gamma.as_ref(), beta.as_ref(), eps, false)
+    {
+        return y;
+    }
+    group_norm_per_frame_tensor_ops(x, gamma, beta, eps)
+}
+
+/// [`group_norm_per_frame`] in burn tensor operations (any backend, autodiff).
+pub(crate) fn group_norm_per_frame_tensor_ops(
+    x: Tensor<5>,
+    gamma: Option<Tensor<1>>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+) -> Tensor<5> {
     let [b, c, t, h, w] = x.dims();
     let flat: Tensor<4> = x.reshape([b, c, t, h * w]);
     let mean = flat.clone().mean_dim(3).mean_dim(1);
@@ -35,7 +49,11 @@ pub(crate) fn group_norm_per_frame_silu(
     beta: Option<Tensor<1>>,
     eps: f64,
 ) -> Tensor<5> {
-    silu(group_norm_per_frame(x, gamma, beta, eps))
+    if let Some(y) = crate::cpu::group_norm_per_frame(&x, gamma.as_ref(), beta.as_ref(), eps, true)
+    {
+        return y;
+    }
+    silu(group_norm_per_frame_tensor_ops(x, gamma, beta, eps))
 }
 
 /// GroupNorm of images `x: [b, c, h, w]` with `groups` groups.
