@@ -121,9 +121,17 @@ pub struct CurateArgs {
     /// Scale clips down to at most this height.
     #[arg(long)]
     pub max_height: Option<u32>,
-    /// x264 constant rate factor (default 23).
+    /// Scale clips down to fit in WIDTHxHEIGHT (for example 1280x720; keeps the aspect ratio,
+    /// never enlarges); the same as --max-width and --max-height together.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// x264 constant rate factor (default 23; ignored with --bitrate).
     #[arg(long)]
     pub crf: Option<u8>,
+    /// Encode clips at this average bit rate instead of a constant quality, for example 4M
+    /// (cosmos-curate's rate), 800k or 2500000 (bits per second).
+    #[arg(long, value_name = "RATE", value_parser = parse_bitrate_arg)]
+    pub bitrate: Option<u64>,
     /// x264 preset (default medium).
     #[arg(long)]
     pub preset: Option<String>,
@@ -200,7 +208,17 @@ impl CurateArgs {
         if self.max_height.is_some() {
             config.encode.max_height = self.max_height;
         }
+        if let Some((width, height)) = self.size {
+            if self.max_width.is_some() || self.max_height.is_some() {
+                return Err("--size sets both limits; leave out --max-width / --max-height".into());
+            }
+            config.encode.max_width = Some(width);
+            config.encode.max_height = Some(height);
+        }
         set(&mut config.encode.crf, self.crf);
+        if self.bitrate.is_some() {
+            config.encode.bitrate = self.bitrate;
+        }
         set(&mut config.encode.preset, self.preset.clone());
         set(
             &mut config.shards.max_shard_bytes,
@@ -209,6 +227,22 @@ impl CurateArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// `WIDTHxHEIGHT`, both positive.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let invalid = || format!("expected WIDTHxHEIGHT such as 1280x720, found '{text}'");
+    let (width, height) = text.trim().split_once(['x', 'X']).ok_or_else(invalid)?;
+    let width: u32 = width.trim().parse().map_err(|_| invalid())?;
+    let height: u32 = height.trim().parse().map_err(|_| invalid())?;
+    if width == 0 || height == 0 {
+        return Err(invalid());
+    }
+    Ok((width, height))
+}
+
+fn parse_bitrate_arg(text: &str) -> Result<u64, String> {
+    cosmos_curator::transcode::parse_bitrate(text).map_err(|error| error.to_string())
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -294,4 +328,49 @@ pub fn run(args: &CurateArgs) -> Result<i32, BoxError> {
         args.out.display()
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: CurateArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<CurateConfig, String> {
+        let argv = ["curate", "in.mp4", "--out", "out"].iter().chain(flags);
+        let command = Command::try_parse_from(argv).map_err(|e| e.to_string())?;
+        command.args.config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bitrate_and_size_flags_reach_the_encoder_settings() {
+        let default = config(&[]).unwrap();
+        assert_eq!(default.encode.bitrate, None);
+        assert_eq!(default.encode.crf, 23);
+        let set = config(&["--bitrate", "4M", "--size", "1280x720"]).unwrap();
+        assert_eq!(set.encode.bitrate, Some(4_000_000));
+        assert_eq!(
+            (set.encode.max_width, set.encode.max_height),
+            (Some(1280), Some(720))
+        );
+        assert_eq!(set.encode.output_size(1920, 1080), (1280, 720));
+        assert_eq!(
+            config(&["--bitrate", "800k"]).unwrap().encode.bitrate,
+            Some(800_000)
+        );
+        for bad in [
+            &["--bitrate", "fast"][..],
+            &["--size", "1280"],
+            &["--size", "0x720"],
+            &["--size", "1280x720", "--max-height", "480"],
+        ] {
+            assert!(config(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! Decoding on a second thread: FFmpeg decodes and scales frames on one thread (with its own
-//! frame threads behind it) while the caller scores them on another, so the per-frame analysis
-//! overlaps with decoding instead of waiting for it. At most [`QUEUE`] frames wait in between,
-//! which keeps memory bounded.
+//! Decoding on other threads: FFmpeg decodes and scales frames on a helper thread (with either
+//! its own frame threads behind it or, for files whose index lists several keyframes, one
+//! single-threaded decoder per keyframe-delimited segment: [`cosmos_media::ParallelFrameReader`])
+//! while the caller scores them on its own thread, so the per-frame analysis overlaps with
+//! decoding instead of waiting for it. At most [`QUEUE`] frames wait in between (plus the
+//! segment decoders' bounded queues), which keeps memory bounded.
 
 use std::path::Path;
 use std::sync::mpsc;
 
-use cosmos_media::{FrameReader, ReadOptions};
+use cosmos_media::{ParallelFrameReader, ReadOptions, VideoInfo};
 use ndarray::{Array3, ArrayView3};
 
 use crate::error::{Error, Result};
@@ -23,6 +25,10 @@ pub struct Streamed {
     pub size: (u32, u32),
     /// The decoder's damage report, for a damaged but partly decodable file.
     pub damage: Option<String>,
+    /// What the container says about the stream.
+    pub info: VideoInfo,
+    /// Segments decoded in parallel (1: one frame-threaded decoder).
+    pub segments: usize,
 }
 
 enum Message {
@@ -38,18 +44,49 @@ pub fn for_each_frame(
     options: &ReadOptions,
     consume: &mut dyn FnMut(ArrayView3<'_, u8>) -> Result<()>,
 ) -> Result<Streamed> {
-    let (size_sender, size_receiver) = mpsc::sync_channel::<Result<(u32, u32)>>(1);
+    for_each_frame_with(path, options, &mut |_| Ok(None), consume)
+}
+
+/// A frame size `(width, height)` chosen by [`for_each_frame_with`]'s `setup`, `None` to keep the
+/// options' size.
+pub type FrameSize = Option<(u32, u32)>;
+
+/// Like [`for_each_frame`], opening the file once: `setup` runs on the calling thread with the
+/// stream's facts before the first frame and may choose the frame size (`Some((width, height))`
+/// overrides `options.resize`).
+pub fn for_each_frame_with(
+    path: &Path,
+    options: &ReadOptions,
+    setup: &mut dyn FnMut(&VideoInfo) -> Result<FrameSize>,
+    consume: &mut dyn FnMut(ArrayView3<'_, u8>) -> Result<()>,
+) -> Result<Streamed> {
+    type Opened = Result<((u32, u32), VideoInfo, usize)>;
+    let (info_sender, info_receiver) = mpsc::sync_channel::<VideoInfo>(1);
+    let (size_sender, size_receiver) = mpsc::sync_channel::<Option<(u32, u32)>>(1);
+    let (opened_sender, opened_receiver) = mpsc::sync_channel::<Opened>(1);
     let (sender, receiver) = mpsc::sync_channel::<Message>(QUEUE);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut reader = match FrameReader::open(path, options) {
+            let opened = ParallelFrameReader::open_with(path, options, |info| {
+                // The caller picks the size on its thread; a closed channel means it gave up.
+                if info_sender.send(info.clone()).is_err() {
+                    return None;
+                }
+                size_receiver.recv().ok().flatten()
+            });
+            let mut reader = match opened {
                 Ok(reader) => reader,
                 Err(error) => {
-                    let _ = size_sender.send(Err(error.into()));
+                    let _ = opened_sender.send(Err(error.into()));
                     return;
                 }
             };
-            if size_sender.send(Ok(reader.output_size())).is_err() {
+            let facts = (
+                reader.output_size(),
+                reader.info().clone(),
+                reader.segments(),
+            );
+            if opened_sender.send(Ok(facts)).is_err() {
                 return;
             }
             loop {
@@ -65,14 +102,21 @@ pub fn for_each_frame(
                 }
             }
         });
-        // Owned here, so that both receivers are dropped when this closure returns, before the
+        // Owned here, so that all receivers are dropped when this closure returns, before the
         // scope waits for the decoding thread: a decoder blocked on a full queue then sees the
         // closed channel and stops instead of waiting forever.
-        let (receiver, size_receiver) = (receiver, size_receiver);
-        let size = size_receiver.recv().map_err(|_| Error::Input {
+        let (receiver, info_receiver, opened_receiver, size_sender) =
+            (receiver, info_receiver, opened_receiver, size_sender);
+        let stopped = || Error::Input {
             path: path.to_path_buf(),
             reason: "the decoding thread stopped".into(),
-        })??;
+        };
+        // No info arrives when the file does not open: the error comes on `opened` then.
+        if let Ok(info) = info_receiver.recv() {
+            let size = setup(&info)?;
+            size_sender.send(size).map_err(|_| stopped())?;
+        }
+        let (size, info, segments) = opened_receiver.recv().map_err(|_| stopped())??;
         let mut frames = 0u64;
         for message in receiver.iter() {
             match message {
@@ -85,15 +129,14 @@ pub fn for_each_frame(
                         frames,
                         size,
                         damage,
+                        info,
+                        segments,
                     });
                 }
                 Message::Failed(error) => return Err(error),
             }
         }
-        Err(Error::Input {
-            path: path.to_path_buf(),
-            reason: "the decoding thread stopped".into(),
-        })
+        Err(stopped())
     })
 }
 

@@ -270,9 +270,20 @@ for sample in wds.WebDataset(sys.argv[1], shardshuffle=False):
             .collect();
         assert_eq!(lines, expected);
     } else {
+        // On CI the package is installed by .ci/run, so its absence is a failure there, unless
+        // .ci/run said it could not install it (no network to PyPI).
+        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let acknowledged = std::env::var("COSMOS_WEBDATASET_UNAVAILABLE").is_ok_and(|v| v == "1");
+        assert!(
+            !on_ci || acknowledged,
+            "CI=true but python3 cannot import webdataset: the shard read-back with Python's \
+             webdataset was NOT checked (.ci/run installs webdataset==1.0.2; set \
+             COSMOS_WEBDATASET_UNAVAILABLE=1 only when it cannot be installed)"
+        );
         eprintln!(
-            "SKIPPED the Python webdataset read: python3 with the `webdataset` package is not available \
-             (pip install webdataset); the shard was still checked with the tar crate and the tar tool"
+            "NOT CHECKED: the shard read-back with Python's webdataset, because python3 cannot \
+             import `webdataset` (pip install webdataset==1.0.2); the shard was still checked \
+             with the tar crate and the tar tool"
         );
     }
 

@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cosmos_media::{FrameReader, PixelLayout, ReadOptions, read_video};
+use cosmos_media::{
+    FrameReader, ParallelFrameReader, PixelLayout, ReadOptions, ScaleFilter, read_video,
+};
 
 /// One way of decoding the whole file; returns the frame count.
 type Case<'a> = Box<dyn Fn() -> Result<usize, Box<dyn std::error::Error>> + 'a>;
@@ -126,6 +128,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         ),
     ];
+    // The curator's shot-detection decode (longer side 256, fast bilinear, no deblocking), with
+    // one frame-threaded decoder and with keyframe-delimited segments in parallel.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let long = info.width.max(info.height).max(1) as f64 / 256.0;
+    let small = (
+        ((info.width as f64 / long).round() as u32).max(1),
+        ((info.height as f64 / long).round() as u32).max(1),
+    );
+    let detection = ReadOptions {
+        skip_loop_filter: true,
+        quick_open: true,
+        threads: cores,
+        ..ReadOptions::default()
+            .resize(small.0, small.1)
+            .scale_filter(ScaleFilter::FastBilinear)
+    };
+    let frame_threads = detection.clone();
+    let segmented = detection.clone();
+    let segments = cosmos_media::keyframes(&path)?.len();
+    let mut cases = cases;
+    let shared = &path;
+    cases.push((
+        "detection size, frame threads (one decoder)",
+        Box::new(move || Ok(FrameReader::open(shared, &frame_threads)?.count())),
+    ));
+    let label = format!("detection size, {segments} segments in parallel");
+    cases.push((
+        Box::leak(label.into_boxed_str()),
+        Box::new(move || Ok(ParallelFrameReader::open(shared, &segmented)?.count())),
+    ));
     for (name, run) in cases {
         let frames = run()?;
         let mut times = Vec::with_capacity(runs);

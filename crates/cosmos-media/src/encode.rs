@@ -32,6 +32,13 @@ pub struct WriteOptions {
     pub faststart: bool,
     /// Encoder threads; 0 lets the encoder pick.
     pub threads: usize,
+    /// Target average bit rate in bits per second (x264's one-pass ABR mode): files come out at
+    /// about `bitrate * duration / 8` bytes whatever the content, and [`crf`](Self::crf) is not
+    /// used. `None` (the default): constant quality at `crf`.
+    pub bitrate: Option<u64>,
+    /// At most this many frames between keyframes (x264's `keyint`; `None`: the encoder's
+    /// default, 250).
+    pub keyframe_interval: Option<u32>,
 }
 
 impl Default for WriteOptions {
@@ -42,6 +49,8 @@ impl Default for WriteOptions {
             pad_to_even: false,
             faststart: true,
             threads: 0,
+            bitrate: None,
+            keyframe_interval: None,
         }
     }
 }
@@ -99,6 +108,18 @@ impl VideoWriter {
                 options.crf
             )));
         }
+        if let Some(bitrate) = options.bitrate
+            && !(1_000..=10_000_000_000).contains(&bitrate)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "bitrate must be between 1 kb/s and 10 Gb/s (in bits per second), found {bitrate}"
+            )));
+        }
+        if options.keyframe_interval == Some(0) {
+            return Err(Error::InvalidArgument(
+                "keyframe_interval must be at least 1, found 0".into(),
+            ));
+        }
         ensure_init()?;
         let path_str = ffmpeg_path_str(path)?;
         let failed = |operation: &'static str, error: ffmpeg::Error| Error::Ffmpeg {
@@ -141,7 +162,13 @@ impl VideoWriter {
             encoder.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
         }
         let mut codec_options = ffmpeg::Dictionary::new();
-        codec_options.set("crf", &options.crf.to_string());
+        match options.bitrate {
+            Some(bitrate) => encoder.set_bit_rate(bitrate as usize),
+            None => codec_options.set("crf", &options.crf.to_string()),
+        }
+        if let Some(interval) = options.keyframe_interval {
+            encoder.set_gop(interval);
+        }
         codec_options.set("preset", &options.preset);
         codec_options.set(
             "threads",

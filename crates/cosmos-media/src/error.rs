@@ -77,5 +77,22 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// True for the errors only [`ParallelFrameReader`](crate::ParallelFrameReader)'s segment
+    /// decoding produces (a seek that did not land on its keyframe, keyframes or frames without
+    /// timestamps, a worker that stopped): reading the file again with one decoder
+    /// (`threads: 1`) does not depend on any of that.
+    pub fn is_segment_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Ffmpeg { operation, .. }
+                if matches!(
+                    *operation,
+                    "seek to a keyframe" | "split the stream at keyframes" | "decode a segment"
+                )
+        )
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

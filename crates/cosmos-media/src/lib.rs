@@ -3,9 +3,14 @@
 //! - Video: [`read_video`] decodes anything FFmpeg reads into a [`Video`] (`[T, H, W, 3]` RGB u8
 //!   plus fps) with a frame range, stride and resize ([`ReadOptions`]); [`FrameReader`] streams
 //!   frames or chunks; [`probe`] reads the container's facts ([`VideoInfo`]); [`write_video`] /
-//!   [`VideoWriter`] encode H.264 yuv420p MP4 at the video's fps.
-//! - Fast path for the curator: [`read_luma_frames`] decodes with all cores straight to small
-//!   luma frames through swscale.
+//!   [`VideoWriter`] encode H.264 yuv420p MP4 at the video's fps, at a constant quality or a
+//!   target bit rate ([`WriteOptions`]).
+//! - Fast paths for the curator: [`read_luma_frames`] decodes with all cores straight to small
+//!   luma frames through swscale; [`ParallelFrameReader`] decodes a whole file as
+//!   keyframe-delimited segments on several threads (the keyframes come from the container index:
+//!   [`keyframes`]) and returns the frames in order; [`ScaleFilter`] picks swscale's filter
+//!   (fast bilinear for shot detection); [`ReadOptions::quick_open`] skips FFmpeg's probe decode
+//!   for MP4 files.
 //! - Images: [`read_image`] (alpha dropped, see [`AlphaMode`]), [`write_image`] (PNG/JPEG),
 //!   [`write_gif`] / [`read_gif`] (animated GIF).
 //! - Model layout: [`frames_to_model`] / [`model_to_frames`] (`[C, T, H, W]` f32 in [-1, 1]) and
@@ -46,13 +51,14 @@ mod error;
 mod ffmpeg_util;
 mod image_io;
 pub mod metrics;
+mod parallel;
 mod video;
 
 pub use compose::{ResizeFilter, resize_frames, resize_image, resize_video, side_by_side};
 pub use convert::{frames_to_model, image_to_model, model_to_frames, model_to_image};
 pub use decode::{
-    FrameReader, LumaFrames, PixelLayout, ReadOptions, VideoFrame, probe, read_luma_frames,
-    read_video,
+    FrameReader, LumaFrames, PixelLayout, ReadOptions, ScaleFilter, VideoFrame, probe,
+    read_luma_frames, read_video,
 };
 pub use encode::{VideoWriter, WriteOptions, write_video};
 pub use error::{Error, Result};
@@ -61,4 +67,5 @@ pub use image_io::{
     write_gif, write_image,
 };
 pub use metrics::{VideoScore, psnr, psnr_video, ssim, ssim_video};
+pub use parallel::{Keyframe, ParallelFrameReader, keyframes};
 pub use video::{Damage, DamagePolicy, SourceInfo, Video, VideoInfo};

@@ -20,7 +20,7 @@ use crate::shot::{
     ANALYSIS_LONG_SIDE, Shot, ShotDetector, analysis_read_options, content_frame_size,
     shots_from_cuts,
 };
-use crate::stream::for_each_frame;
+use crate::stream::for_each_frame_with;
 
 /// Everything the analysis pass learned about one video.
 #[derive(Debug, Clone)]
@@ -155,34 +155,59 @@ pub fn analyse_video(
     detector: &mut dyn ShotDetector,
     on_frame: &mut dyn FnMut(u64),
 ) -> Result<VideoAnalysis> {
-    let info = cosmos_media::probe(path)?;
-    let size = content_frame_size(info.width, info.height, ANALYSIS_LONG_SIDE);
-    let detector_size = detector.frame_size(info.width, info.height);
-    detector.begin(info.fps)?;
+    let detector_size = std::cell::Cell::new((0, 0));
+    // Both callbacks drive the detector, one after the other on this thread.
+    let shared = std::cell::RefCell::new(detector);
     // Created at the first frame, whose size may differ from the one asked for when the
     // stream's first frame differs from the container's declared size.
-    let mut analyzer: Option<FrameAnalyzer> = None;
-    let mut count = 0u64;
-    let streamed = for_each_frame(path, &analysis_read_options(size), &mut |pixels| {
-        let (height, width, _) = pixels.dim();
-        analyzer
-            .get_or_insert_with(|| FrameAnalyzer::new(width, height))
-            .push(pixels)?;
-        if detector_size == (width as u32, height as u32) {
-            detector.push_frame(pixels)?;
-        } else {
-            let resized = resize_image(
-                pixels,
-                detector_size.0 as usize,
-                detector_size.1 as usize,
-                ResizeFilter::Bilinear,
-            )?;
-            detector.push_frame(resized.view())?;
+    let mut analyzer: Option<FrameAnalyzer>;
+    let mut count: u64;
+    let mut setup = |info: &VideoInfo| -> Result<Option<(u32, u32)>> {
+        let mut detector = shared.borrow_mut();
+        detector_size.set(detector.frame_size(info.width, info.height));
+        detector.begin(info.fps)?;
+        Ok(Some(content_frame_size(
+            info.width,
+            info.height,
+            ANALYSIS_LONG_SIDE,
+        )))
+    };
+    let mut options = analysis_read_options((1, 1));
+    let streamed = loop {
+        analyzer = None;
+        count = 0;
+        let result = for_each_frame_with(path, &options, &mut setup, &mut |pixels| {
+            let (height, width, _) = pixels.dim();
+            analyzer
+                .get_or_insert_with(|| FrameAnalyzer::new(width, height))
+                .push(pixels)?;
+            let detector_size = detector_size.get();
+            let mut detector = shared.borrow_mut();
+            if detector_size == (width as u32, height as u32) {
+                detector.push_frame(pixels)?;
+            } else {
+                let resized = resize_image(
+                    pixels,
+                    detector_size.0 as usize,
+                    detector_size.1 as usize,
+                    ResizeFilter::Bilinear,
+                )?;
+                detector.push_frame(resized.view())?;
+            }
+            count += 1;
+            on_frame(count);
+            Ok(())
+        });
+        match result {
+            // Parallel segments failed (an odd index): once more with one decoder, from the
+            // start (`setup` begins the detector again).
+            Err(Error::Media(error)) if error.is_segment_failure() && options.threads != 1 => {
+                options.threads = 1;
+            }
+            other => break other?,
         }
-        count += 1;
-        on_frame(count);
-        Ok(())
-    })?;
+    };
+    let detector = shared.into_inner();
     if streamed.frames == 0 {
         return Err(Error::Input {
             path: path.to_path_buf(),
@@ -199,7 +224,7 @@ pub fn analyse_video(
         shots: shots_from_cuts(&cuts, streamed.frames),
         cuts,
         detector: detector.name().to_string(),
-        info,
+        info: streamed.info,
         frame_size: (width, height),
         frames: analyzer.frames,
         text_grid: (columns, rows),

@@ -3,15 +3,20 @@
 //! saturation and value in `0..=255`.
 //!
 //! Value is the largest channel, saturation `255 * (max - min) / max` and hue the usual hexcone
-//! angle; both divisions are done with reciprocal tables in 16-bit fixed point and rounded to
-//! nearest, as an 8-bit conversion must round them somehow. Hue is not circular here: the content
-//! score takes plain absolute differences of these bytes, as PySceneDetect does.
+//! angle; both divisions are done exactly in `f32` and rounded half up, as an 8-bit conversion
+//! must round them somehow, in a branch-free loop that vectorises (AVX2 when the CPU has it). Hue
+//! is not circular here: the content score takes plain absolute differences of these bytes, as
+//! PySceneDetect does.
 
+#[cfg(test)]
 use std::sync::OnceLock;
 
+#[cfg(test)]
 const SHIFT: u32 = 16;
+#[cfg(test)]
 const HALF: i32 = 1 << (SHIFT - 1);
 
+#[cfg(test)]
 struct Tables {
     /// `round(255 / v * 2^16)` for v in 0..=255 (0 for v = 0).
     saturation: [i32; 256],
@@ -20,6 +25,7 @@ struct Tables {
     hue: [i32; 256],
 }
 
+#[cfg(test)]
 fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
@@ -63,6 +69,23 @@ impl HsvPlanes {
         self.hue.resize(pixels, 0);
         self.saturation.resize(pixels, 0);
         self.value.resize(pixels, 0);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { fill_avx2(rgb, &mut self.hue, &mut self.saturation, &mut self.value) };
+            return;
+        }
+        fill_planes(rgb, &mut self.hue, &mut self.saturation, &mut self.value);
+    }
+
+    /// The same conversion with reciprocal tables and branches (the first implementation, kept
+    /// as a reference for the tests).
+    #[cfg(test)]
+    fn fill_from_rgb_tables(&mut self, rgb: &[u8]) {
+        let pixels = rgb.len() / 3;
+        self.hue.resize(pixels, 0);
+        self.saturation.resize(pixels, 0);
+        self.value.resize(pixels, 0);
         let tables = tables();
         for (((pixel, hue), saturation), value) in rgb
             .chunks_exact(3)
@@ -85,10 +108,74 @@ impl HsvPlanes {
     }
 }
 
-/// One pixel, OpenCV convention (see the module comment).
-///
-/// The sextant is chosen with branches: on natural images neighbouring pixels mostly share their
-/// largest channel, and measured on bikes.mp4 this is 20% faster than a branch-free version.
+/// The conversion loop, written without branches on `f32` so that it vectorises: 8 pixels at
+/// a time with AVX2, 4 with the baseline SSE2. Saturation and hue are divided exactly and
+/// rounded half up (the hue before it wraps into `0..180`), which is within half a level of the
+/// exact formula like the table version, and 2-3x faster than it on bikes.mp4's frames.
+#[inline(always)]
+fn fill_planes(rgb: &[u8], hue: &mut [u8], saturation: &mut [u8], value: &mut [u8]) {
+    for (((pixel, hue), saturation), value) in rgb
+        .chunks_exact(3)
+        .zip(hue.iter_mut())
+        .zip(saturation.iter_mut())
+        .zip(value.iter_mut())
+    {
+        let (r, g, b) = (
+            i32::from(pixel[0]),
+            i32::from(pixel[1]),
+            i32::from(pixel[2]),
+        );
+        let max = r.max(g).max(b);
+        let spread = max - r.min(g).min(b);
+        // Integer selects and `f32 -> i32` casts keep the loop vectorisable (`f32 -> u8` casts
+        // and float min/max with NaN rules are done lane by lane).
+        let s = (255 * spread) as f32 / max.max(1) as f32;
+        // Which channel is the largest decides the sextant; ties go to red, then green.
+        let red = max == r;
+        let green = !red && max == g;
+        let numerator = if red {
+            g - b
+        } else if green {
+            b - r
+        } else {
+            r - g
+        };
+        let offset = if red {
+            0
+        } else if green {
+            60
+        } else {
+            120
+        };
+        let h = ((30 * numerator) as f32 / spread.max(1) as f32 + 0.5).floor();
+        // SAFETY: |numerator| <= spread, so `h` is finite and within -30..=31; `s + 0.5` is
+        // finite and within 0.5..=255.5 (spread <= max). Unchecked casts vectorise; saturating
+        // `as` casts are done lane by lane.
+        let (h, s) = unsafe {
+            (
+                h.to_int_unchecked::<i32>(),
+                (s + 0.5).to_int_unchecked::<i32>(),
+            )
+        };
+        let mut h = offset + h;
+        if h < 0 {
+            h += 180;
+        }
+        *hue = h as u8;
+        *saturation = s as u8;
+        *value = max as u8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_avx2(rgb: &[u8], hue: &mut [u8], saturation: &mut [u8], value: &mut [u8]) {
+    fill_planes(rgb, hue, saturation, value);
+}
+
+/// One pixel with 16-bit fixed-point reciprocal tables and branches: the first implementation,
+/// a scalar loop 2.3x slower than the vectorised one, kept as a reference for the tests.
+#[cfg(test)]
 #[inline(always)]
 fn hsv_pixel(r: u8, g: u8, b: u8, tables: &Tables) -> (u8, u8, u8) {
     let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
@@ -189,6 +276,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn vectorised_conversion_matches_the_table_version_within_one_level() {
+        // Every 5th value of each channel: 140 608 colours.
+        let levels: Vec<u8> = (0..=255).step_by(5).collect();
+        let mut rgb = Vec::new();
+        for &r in &levels {
+            for &g in &levels {
+                for &b in &levels {
+                    rgb.extend([r, g, b]);
+                }
+            }
+        }
+        let fast = HsvPlanes::from_rgb(&rgb);
+        let mut tables = HsvPlanes::default();
+        tables.fill_from_rgb_tables(&rgb);
+        assert_eq!(fast.value, tables.value);
+        let mut differing = 0;
+        for i in 0..fast.len() {
+            let hue = fast.hue[i].abs_diff(tables.hue[i]);
+            assert!(
+                hue <= 1 || hue == 179,
+                "hue {i}: {} vs {}",
+                fast.hue[i],
+                tables.hue[i]
+            );
+            assert!(fast.hue[i] < 180);
+            assert!(fast.saturation[i].abs_diff(tables.saturation[i]) <= 1);
+            differing += usize::from(hue != 0 || fast.saturation[i] != tables.saturation[i]);
+        }
+        // Only near-ties round differently (measured: 3.1% of this grid).
+        assert!(differing * 20 < fast.len(), "{differing} of {}", fast.len());
     }
 
     #[test]
