@@ -2,10 +2,12 @@
 //! line, picks the device and maps errors to exit codes (0 ok, 1 check failed, 2 error).
 
 mod curate;
+mod demo;
 mod generate;
 mod generate_ar;
 mod guard;
 mod tokenize;
+mod train;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The main job, no download needed: the embedded world model predicts a held-out episode of
+    /// the built-in physics world after a push; writes ground truth | prediction | copy-last as
+    /// MP4 and GIF and prints PSNR and the pushed ball's position error.
+    Demo(demo::DemoArgs),
     /// Check a model implementation against a parity fixture (reference inputs and outputs).
     Verify(verify::VerifyArgs),
     /// Encode an image or video with a Cosmos tokenizer, decode it back and report PSNR / SSIM.
@@ -36,6 +42,9 @@ pub enum Command {
     Guard(guard::GuardArgs),
     /// Curate raw videos into shot-split, filtered, deduplicated webdataset shards.
     Curate(curate::CurateArgs),
+    /// Post-train a DiT on curated shards (actions, camera, views, text; full or LoRA), or
+    /// train the embedded world tokenizer / world model.
+    Train(train::TrainArgs),
 }
 
 /// Exit code for a check that ran but failed (parity beyond tolerance, prompt blocked uses its own).
@@ -54,12 +63,14 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
+        Command::Demo(args) => demo::run(args, &device).map(|()| 0),
         Command::Verify(args) => verify::run(args, &device),
         Command::Tokenize(args) => tokenize::run(args, &device).map(|()| 0),
         Command::Generate(args) => generate::run(args, &device).map(|()| 0),
         Command::GenerateAr(args) => generate_ar::run(args, &device).map(|()| 0),
         Command::Guard(args) => guard::run(args, &device),
         Command::Curate(args) => curate::run(args),
+        Command::Train(args) => train::run(args, &device).map(|()| 0),
     };
     match result {
         Ok(code) => code,

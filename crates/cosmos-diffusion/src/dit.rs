@@ -332,6 +332,26 @@ impl CosmosDit {
         conditioning: &DitConditioning,
         positions: &DitPositions,
     ) -> Result<Tensor<5>> {
+        self.forward_with_frame_embedding(x, timestep, context, conditioning, positions, None)
+    }
+
+    /// [`forward_with_positions`](Self::forward_with_positions) with an optional per-frame
+    /// embedding `[batch | 1, T_tokens, hidden]` (`T_tokens` = latent frames / temporal patch
+    /// size) added to every token of its latent frame at the start of every block (as the
+    /// learnable position embedding is), so the signal reaches each block directly.
+    ///
+    /// This is the hook post-training uses for per-frame conditioning (an action, a camera pose,
+    /// a view index) on a pretrained network: a conditioner whose output projection starts at
+    /// zero leaves the network's outputs exactly as they were. `None` is the plain forward pass.
+    pub fn forward_with_frame_embedding(
+        &self,
+        x: Tensor<5>,
+        timestep: Tensor<1>,
+        context: Tensor<3>,
+        conditioning: &DitConditioning,
+        positions: &DitPositions,
+        frame_embedding: Option<Tensor<3>>,
+    ) -> Result<Tensor<5>> {
         let input = self.assemble_input(x, conditioning)?;
         let [b, _, t, h, w] = input.dims();
         let grid = self.token_grid([t, h, w])?;
@@ -346,14 +366,41 @@ impl CosmosDit {
         self.check_context(&context, b)?;
 
         let mut x = self.patch_embed.forward(input);
+        let frames = match frame_embedding {
+            Some(f) => Some(self.frame_tokens(f, b, grid)?),
+            None => None,
+        };
         let (temb, embedded) = self.time_embed.forward(timestep);
         for block in &self.transformer_blocks {
+            if let Some(f) = &frames {
+                x = x + f.clone();
+            }
             x = block.forward(x, &context, &embedded, &temb, positions);
         }
         let hidden = self.config.hidden_size();
         let (x, _) = modulated(&self.norm_out, x, &embedded, temb.narrow(1, 0, 2 * hidden));
         let x = self.proj_out.forward(x);
         Ok(unpatchify(x, grid, self.config.patch_size))
+    }
+
+    /// `frames: [batch | 1, T, hidden]` broadcast over each frame's `H·W` tokens:
+    /// `[batch, T·H·W, hidden]` (time-major, as the patch embedding orders tokens).
+    fn frame_tokens(&self, frames: Tensor<3>, batch: usize, grid: [usize; 3]) -> Result<Tensor<3>> {
+        let hidden = self.config.hidden_size();
+        let [fb, ft, fd] = frames.dims();
+        let [t, h, w] = grid;
+        if (fb != batch && fb != 1) || ft != t || fd != hidden {
+            return Err(Error::Shape {
+                what: "frame embedding".into(),
+                expected: format!("[{batch} or 1, {t}, {hidden}] (one row per latent token frame)"),
+                found: vec![fb, ft, fd],
+            });
+        }
+        Ok(frames
+            .expand([batch, t, hidden])
+            .unsqueeze_dim::<4>(2)
+            .expand([batch, t, h * w, hidden])
+            .reshape([batch, t * h * w, hidden]))
     }
 
     /// Concatenates `[x, condition mask, padding mask]` along channels after checking shapes.

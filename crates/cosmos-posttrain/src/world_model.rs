@@ -1,1 +1,757 @@
-//! (being written)
+//! The world model shipped with the crate: an action-conditioned Video2World Cosmos DiT trained
+//! on the latents of the [world tokenizer](crate::tokenizer_train) over clips of the
+//! [physics world](crate::world).
+//!
+//! Clips are 17 frames of 64×64; the tokenizer (×4 in time and space) makes latents
+//! `[16, 5, 16, 16]`. Latent frames 0–1 (video frames 0–4) condition, latent frames 2–4 (video
+//! frames 5–16) are predicted, and the action vectors of the world enter through a zero-initialised
+//! [`FrameConditioner`] on the DiT's per-frame hook. Action `t` acts between frame `t` and
+//! `t + 1`, so latent frame `i ≥ 1` (frames `4i − 3 ..= 4i`) is given the four actions that
+//! produce its frames, `4(i − 1) .. 4i`, concatenated; latent frame 0 gets zeros
+//! ([`latent_frame_actions`]).
+//!
+//! [`train_world_model`] reproduces the shipped weights (`cargo run --release -p
+//! cosmos-posttrain --example train_world_model`); [`WorldModel::load_shipped`] and
+//! [`WorldModel::predict`] roll the model forward.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use cosmos_diffusion::guidance::{Branch, ConditionFrames, GuidedDenoiser, Network};
+use cosmos_diffusion::{DitConditioning, DitConfig, DitPositions, NoiseGenerator, SamplerConfig};
+use cosmos_tokenizer::Tokenizer;
+use ndarray::{Array4, ArrayView4, s};
+use serde::{Deserialize, Serialize};
+
+use crate::conditioning::{ConditionedDit, FrameConditionerConfig, FrameInputs};
+use crate::data::{
+    LatentNormalization, LatentSample, LatentSet, frames_to_tensor, group_frame_vectors,
+};
+use crate::trainer::{
+    TrainOptions, TrainProgress, TrainSummary, Trainer, load_module_tensors, module_tensors,
+    read_safetensors, write_safetensors,
+};
+use crate::world::{Action, Episode, TRAIN_SEEDS, WorldConfig, episode, episode_with_actions};
+use crate::{Error, Result};
+
+/// Video frames per clip.
+pub const CLIP_FRAMES: usize = 17;
+/// Video frames given as context.
+pub const CONTEXT_FRAMES: usize = 5;
+/// Latent frames that condition.
+pub const CONDITION_LATENT_FRAMES: usize = 2;
+/// Video frames per latent frame (the tokenizer's temporal compression).
+pub const FRAMES_PER_LATENT: usize = 4;
+
+/// The shipped world model's configuration.
+const SHIPPED_CONFIG: &str = include_str!("../weights/world_model/config.json");
+/// The shipped world model's weights (DiT and action conditioner, f16).
+const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../weights/world_model/model.safetensors");
+
+/// Everything needed to rebuild a world model besides its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorldModelConfig {
+    /// The DiT (diffusers names).
+    pub dit: DitConfig,
+    /// The world the model was trained on.
+    pub world: WorldConfig,
+    /// Width of one video frame's action vector.
+    pub action_dim: usize,
+    /// Inner width of the action encoder.
+    pub action_inner: usize,
+    /// Latent normalisation to the σ_data scale.
+    pub normalization: LatentNormalization,
+    /// Frame rate given to RoPE.
+    pub fps: Option<f64>,
+    /// Largest σ of the sampler's schedule.
+    pub sigma_max: f64,
+    /// Whether actions also enter the cross-attention as tokens.
+    #[serde(default)]
+    pub action_tokens: bool,
+}
+
+impl WorldModelConfig {
+    /// The architecture used for the shipped model: a Video2World DiT with hidden size 128
+    /// (4 heads × 32), 4 blocks, patch (1, 2, 2), a one-token 16-wide text context.
+    pub fn small(world: WorldConfig) -> Self {
+        let dit = DitConfig {
+            in_channels: 17,
+            out_channels: 16,
+            num_attention_heads: 4,
+            attention_head_dim: 32,
+            num_layers: 4,
+            mlp_ratio: 4.0,
+            text_embed_dim: 16,
+            adaln_lora_dim: 32,
+            max_size: [8, 16, 16],
+            patch_size: [1, 2, 2],
+            rope_scale: [1.0, 1.0, 1.0],
+            concat_padding_mask: false,
+            extra_pos_embed_type: Some("learnable".into()),
+            base_fps: 8.0,
+            qk_norm_eps: 1e-6,
+            ..DitConfig::default()
+        };
+        let action_dim = Action::dim(world.balls);
+        Self {
+            dit,
+            world,
+            action_dim,
+            action_inner: 128,
+            normalization: LatentNormalization::default(),
+            fps: Some(8.0),
+            sigma_max: 40.0,
+            action_tokens: true,
+        }
+    }
+
+    /// Builds a freshly initialised model (zero action projection).
+    pub fn init(&self, device: &Device) -> Result<ConditionedDit> {
+        let dit = crate::trainer::random_position_tables(self.dit.init(device)?, 0.02);
+        let conditioner = FrameConditionerConfig::new(self.dit.hidden_size())
+            .with_action_dim(Some(FRAMES_PER_LATENT * self.action_dim))
+            .with_inner(Some(self.action_inner))
+            // Trained from scratch: no pretrained function to preserve, so a random start.
+            .with_zero_init(false)
+            .with_action_tokens(self.action_tokens.then_some((
+                1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT,
+                self.dit.text_embed_dim,
+            )))
+            .init(device)?;
+        ConditionedDit::new(dit, conditioner)
+    }
+}
+
+/// Per-latent-frame action rows `[latent_frames, 4·dim]` from per-video-frame actions (action
+/// `t` between frames `t` and `t + 1`): latent frame 0 gets zeros, latent frame `i` the actions
+/// `4(i − 1) .. 4i`. `actions` must hold at least `4·(latent_frames − 1)` vectors.
+pub fn latent_frame_actions(
+    actions: &[Vec<f32>],
+    dim: usize,
+    latent_frames: usize,
+) -> Result<Vec<f32>> {
+    let needed = FRAMES_PER_LATENT * latent_frames.saturating_sub(1);
+    if actions.len() < needed {
+        return Err(Error::Shape {
+            what: "actions".into(),
+            expected: format!("at least {needed} per-frame vectors"),
+            found: format!("{} vectors", actions.len()),
+        });
+    }
+    // Shift by one: the vector "of" video frame f ≥ 1 is the action that produced it.
+    let mut shifted = Vec::with_capacity(needed + 1);
+    shifted.push(vec![0.0; dim]);
+    shifted.extend(actions[..needed].iter().cloned());
+    group_frame_vectors(&shifted, dim, FRAMES_PER_LATENT)
+}
+
+/// The action-conditioned world model: tokenizer + conditioned DiT.
+pub struct WorldModel {
+    /// The world tokenizer.
+    pub tokenizer: Tokenizer,
+    /// The DiT with its action conditioner.
+    pub model: ConditionedDit,
+    /// The configuration.
+    pub config: WorldModelConfig,
+    device: Device,
+}
+
+impl WorldModel {
+    /// The shipped model (embedded world tokenizer and DiT) on `device`.
+    pub fn load_shipped(device: &Device) -> Result<Self> {
+        let tokenizer = crate::tokenizer_train::load_world_tokenizer(device)?;
+        Self::from_bytes(tokenizer, SHIPPED_CONFIG, SHIPPED_WEIGHTS, device)
+    }
+
+    /// A model from a folder written by [`save`](Self::save) (`config.json`,
+    /// `model.safetensors`) and a tokenizer.
+    pub fn load(dir: &Path, tokenizer: Tokenizer, device: &Device) -> Result<Self> {
+        let config_path = dir.join("config.json");
+        let weights_path = dir.join("model.safetensors");
+        let config =
+            std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+        Self::from_bytes(tokenizer, &config, &weights, device)
+    }
+
+    fn from_bytes(
+        tokenizer: Tokenizer,
+        config: &str,
+        weights: &[u8],
+        device: &Device,
+    ) -> Result<Self> {
+        let config: WorldModelConfig = serde_json::from_str(config).map_err(|e| Error::Format {
+            path: "world model config.json".into(),
+            reason: e.to_string(),
+        })?;
+        let (tensors, _) = read_safetensors(weights, "world model weights")?;
+        let model = load_module_tensors(config.init(device)?, &tensors, "world model weights")?;
+        Ok(Self::new(tokenizer, model, config, device))
+    }
+
+    /// Assembles a model from its parts.
+    pub fn new(
+        tokenizer: Tokenizer,
+        model: ConditionedDit,
+        config: WorldModelConfig,
+        device: &Device,
+    ) -> Self {
+        Self {
+            tokenizer,
+            model,
+            config,
+            device: device.clone(),
+        }
+    }
+
+    /// Writes `config.json` and `model.safetensors` (weights as `dtype`: f16 keeps the shipped
+    /// files small) into `dir`.
+    pub fn save(&self, dir: &Path, dtype: DType) -> Result<()> {
+        save_model(&self.model, &self.config, dir, dtype)
+    }
+
+    /// Predicts the 12 frames that follow 5 context frames.
+    ///
+    /// `context: [5, 64, 64, 3]` u8 frames; `actions`: 16 per-frame vectors for frames 0..16
+    /// (action `t` between frames `t` and `t + 1`; [`Action::to_vector`]). Returns
+    /// `[12, 64, 64, 3]`. Deterministic given `seed`; `steps` Euler steps (10–20 is plenty).
+    pub fn predict(
+        &self,
+        context: ArrayView4<u8>,
+        actions: &[Vec<f32>],
+        seed: u64,
+        steps: usize,
+    ) -> Result<Array4<u8>> {
+        let size = self.config.world.size;
+        let want = [CONTEXT_FRAMES, size, size, 3];
+        if context.shape() != want {
+            return Err(Error::Shape {
+                what: "context frames".into(),
+                expected: format!("{want:?}"),
+                found: format!("{:?}", context.shape()),
+            });
+        }
+        let latent_frames = 1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT;
+        if actions.len() != CLIP_FRAMES - 1 {
+            return Err(Error::Shape {
+                what: "actions".into(),
+                expected: format!("{} per-frame vectors", CLIP_FRAMES - 1),
+                found: format!("{} vectors", actions.len()),
+            });
+        }
+        if let Some((i, a)) = actions
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.len() != self.config.action_dim)
+        {
+            return Err(Error::Shape {
+                what: format!("action {i}"),
+                expected: format!("{} values", self.config.action_dim),
+                found: format!("{} values", a.len()),
+            });
+        }
+        let video = frames_to_tensor(context, &self.device)?;
+        let context_latent = self.tokenizer.encode(video)?.latent; // [1, C, 2, h, w]
+        let [_, c, _, h, w] = context_latent.dims();
+        let norm = self.config.normalization;
+        let cond = norm.apply(context_latent);
+        let latent = Tensor::cat(
+            vec![
+                cond,
+                Tensor::zeros(
+                    [1, c, latent_frames - CONDITION_LATENT_FRAMES, h, w],
+                    &self.device,
+                ),
+            ],
+            2,
+        );
+        let rows = latent_frame_actions(actions, self.config.action_dim, latent_frames)?;
+        let width = FRAMES_PER_LATENT * self.config.action_dim;
+        let inputs = FrameInputs {
+            actions: Some(Tensor::from_data(
+                TensorData::new(rows, [1, latent_frames, width]),
+                &self.device,
+            )),
+            ..FrameInputs::default()
+        };
+        let sample = sample_latent(&self.model, &self.config, latent, inputs, seed, steps)?;
+        let decoded = self.tokenizer.decode(norm.invert(sample))?;
+        let frames = crate::data::tensor_to_frames(decoded.clamp(-1.0, 1.0))?;
+        Ok(frames.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+    }
+}
+
+/// Samples the predicted latent frames of `latent` (normalised, conditioning frames first)
+/// with a deterministic Euler sampler.
+pub fn sample_latent(
+    model: &ConditionedDit,
+    config: &WorldModelConfig,
+    latent: Tensor<5>,
+    inputs: FrameInputs,
+    seed: u64,
+    steps: usize,
+) -> Result<Tensor<5>> {
+    let device = latent.device();
+    let [b, c, t, h, w] = latent.dims();
+    let mut noise = NoiseGenerator::new(seed);
+    let initial = noise.tensor([b, c, t, h, w], &device);
+    let augment = noise.tensor([b, c, t, h, w], &device);
+    let network = ConditionedNetwork {
+        model,
+        context: Tensor::zeros([b, 1, config.dit.text_embed_dim], &device),
+        inputs,
+        fps: config.fps,
+        positions: model.dit.positions([t, h, w], config.fps)?,
+    };
+    let mut denoiser = GuidedDenoiser::new(network, 0.0).with_condition(Some(ConditionFrames {
+        latent,
+        frames: CONDITION_LATENT_FRAMES,
+        augment_sigma: 0.001,
+        augment_noise: augment,
+        input_frames_guidance: false,
+    }));
+    let sampler = SamplerConfig {
+        sigma_max: config.sigma_max,
+        ..SamplerConfig::euler(steps.max(1))
+    }
+    .build()?;
+    Ok(sampler.sample(&mut denoiser, initial, &mut |_| {})?)
+}
+
+/// A [`ConditionedDit`] as the guided denoiser's raw network (one branch, no guidance).
+pub struct ConditionedNetwork<'a> {
+    /// The model.
+    pub model: &'a ConditionedDit,
+    /// Text context `[batch, tokens, text_dim]`.
+    pub context: Tensor<3>,
+    /// Per-frame inputs.
+    pub inputs: FrameInputs,
+    /// Frame rate for RoPE.
+    pub fps: Option<f64>,
+    /// Position tables for the sample's grid.
+    pub positions: DitPositions,
+}
+
+impl Network for ConditionedNetwork<'_> {
+    fn forward(
+        &mut self,
+        x_in: Tensor<5>,
+        c_noise: f64,
+        _branch: Branch,
+        condition_mask: Option<Tensor<5>>,
+    ) -> cosmos_diffusion::Result<Tensor<5>> {
+        let [b, _, _, _, _] = x_in.dims();
+        let timestep = Tensor::<1>::full([b], c_noise, &x_in.device());
+        let conditioning = DitConditioning {
+            fps: self.fps,
+            condition_mask,
+            padding_mask: None,
+        };
+        self.model
+            .forward(
+                x_in,
+                timestep,
+                self.context.clone(),
+                &conditioning,
+                &self.positions,
+                &self.inputs,
+            )
+            .map_err(|e| match e {
+                Error::Diffusion(d) => d,
+                other => cosmos_diffusion::Error::Argument(other.to_string()),
+            })
+    }
+}
+
+/// Writes a world model folder.
+pub fn save_model(
+    model: &ConditionedDit,
+    config: &WorldModelConfig,
+    dir: &Path,
+    dtype: DType,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let text = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
+    let config_path = dir.join("config.json");
+    std::fs::write(&config_path, text + "\n").map_err(|e| Error::io(&config_path, e))?;
+    let mut meta = HashMap::new();
+    meta.insert("format".into(), "cosmos-posttrain world model".into());
+    let tensors: BTreeMap<String, TensorData> = module_tensors(model, "");
+    write_safetensors(&dir.join("model.safetensors"), &tensors, meta, dtype)
+}
+
+/// Options of [`train_world_model`].
+#[derive(Debug, Clone)]
+pub struct WorldModelTrainOptions {
+    /// Training episodes (seeds from [`TRAIN_SEEDS`]).
+    pub episodes: usize,
+    /// The world.
+    pub world: WorldConfig,
+    /// Training options (the condition frames are set to 2).
+    pub train: TrainOptions,
+    /// Latent cache file (reused when it exists and matches).
+    pub cache: Option<PathBuf>,
+    /// Where the trained model goes (`config.json` + `model.safetensors`).
+    pub out_dir: PathBuf,
+    /// Stop after this many seconds of training, whatever `train.steps` says.
+    pub max_seconds: Option<f64>,
+    /// Resume from the training checkpoint if present.
+    pub resume: bool,
+    /// Where the training checkpoint (weights, Adam moments, step) goes; `out_dir/training`
+    /// when `None` (keep it out of a folder that is shipped).
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+/// The actions of training episode `seed`: the world's random pushes while the context is
+/// recorded (actions 0–3), a push of a random ball in a random direction at action 4 (the
+/// first one the model plays out) in 3 episodes of 4, and rarer pushes after it, so that the
+/// effect of an action on the predicted frames is seen often.
+pub fn training_actions(world: &WorldConfig, seed: u64) -> Vec<Action> {
+    use crate::world::{Direction, random_actions};
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+    let mut actions = random_actions(world, seed, CLIP_FRAMES);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xAC71_0000_0000_0001);
+    let random_push = |rng: &mut ChaCha8Rng| {
+        let ball = (rng.next_u32() as usize) % world.balls.max(1);
+        let direction = match rng.next_u32() % 4 {
+            0 => Direction::Left,
+            1 => Direction::Right,
+            2 => Direction::Up,
+            _ => Direction::Down,
+        };
+        Action::push(ball, direction, world.push)
+    };
+    actions[CONTEXT_FRAMES - 1] = if rng.next_u32() % 4 != 0 {
+        random_push(&mut rng)
+    } else {
+        Action::none()
+    };
+    for a in actions[CONTEXT_FRAMES..].iter_mut() {
+        *a = if rng.next_u32() % 12 == 0 {
+            random_push(&mut rng)
+        } else {
+            Action::none()
+        };
+    }
+    actions
+}
+
+/// Episodes → tokenizer latents (normalised later) with per-latent-frame actions.
+pub fn encode_episodes(
+    tokenizer: &Tokenizer,
+    world: &WorldConfig,
+    seeds: impl Iterator<Item = u64>,
+    device: &Device,
+    progress: &mut dyn FnMut(usize),
+) -> Result<LatentSet> {
+    let seeds: Vec<u64> = seeds.collect();
+    let latent_frames = 1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT;
+    let mut set: Option<LatentSet> = None;
+    let dim = Action::dim(world.balls);
+    for (done, chunk) in seeds.chunks(16).enumerate() {
+        let episodes: Vec<Episode> = chunk
+            .iter()
+            .map(|&s| episode_with_actions(world, s, &training_actions(world, s)))
+            .collect();
+        let views: Vec<ArrayView4<u8>> = episodes.iter().map(|e| e.frames.view()).collect();
+        let video = crate::tokenizer_train::clips_to_tensor(&views, device)?;
+        let latent = tokenizer.encode(video)?.latent;
+        let [b, c, t, h, w] = latent.dims();
+        let values: Vec<f32> = latent
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
+        let per = c * t * h * w;
+        let set = set.get_or_insert_with(|| LatentSet::new([c, t, h, w]));
+        for (i, e) in episodes.iter().enumerate().take(b) {
+            let vectors: Vec<Vec<f32>> =
+                e.actions.iter().map(|a| a.to_vector(world.balls)).collect();
+            let actions = latent_frame_actions(&vectors, dim, latent_frames)?;
+            set.push(LatentSample {
+                latent: values[i * per..(i + 1) * per].to_vec(),
+                actions: Some(actions),
+                camera: None,
+                view: None,
+                context: None,
+            })?;
+        }
+        progress((done + 1) * 16);
+    }
+    set.ok_or_else(|| Error::Config("no episodes to encode".into()))
+}
+
+/// Trains the world model on the world tokenizer's latents: encodes (or reads the cached)
+/// latents of `episodes` training episodes, fits the latent normalisation, trains with
+/// [`Trainer`] and writes the model to `out_dir`.
+pub fn train_world_model(
+    tokenizer: Tokenizer,
+    options: &WorldModelTrainOptions,
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(TrainProgress),
+) -> Result<(WorldModel, TrainSummary)> {
+    let start = Instant::now();
+    let cached = options
+        .cache
+        .as_ref()
+        .filter(|p| p.is_file())
+        .map(|p| LatentSet::load(p))
+        .transpose()?
+        .filter(|s| s.len() == options.episodes)
+        .map(|s| -> Result<Option<LatentSet>> {
+            // A cache made with another tokenizer is stale: re-encode the first episode.
+            let check = encode_episodes(
+                &tokenizer,
+                &options.world,
+                TRAIN_SEEDS.start..TRAIN_SEEDS.start + 1,
+                device,
+                &mut |_| {},
+            )?;
+            let same = check.samples[0]
+                .latent
+                .iter()
+                .zip(&s.samples[0].latent)
+                .all(|(a, b)| (a - b).abs() < 1e-3);
+            Ok(same.then_some(s))
+        })
+        .transpose()?
+        .flatten();
+    let mut set = match cached {
+        Some(s) => {
+            log(&format!("latents: {} episodes from the cache", s.len()));
+            s
+        }
+        None => {
+            let seeds = TRAIN_SEEDS.start..TRAIN_SEEDS.start + options.episodes as u64;
+            let set = encode_episodes(&tokenizer, &options.world, seeds, device, &mut |n| {
+                if n % 512 == 0 {
+                    log(&format!("encoded {n}/{} episodes", options.episodes));
+                }
+            })?;
+            if let Some(p) = &options.cache {
+                set.save(p)?;
+            }
+            log(&format!(
+                "latents: {} episodes encoded in {:.0} s",
+                set.len(),
+                start.elapsed().as_secs_f64()
+            ));
+            set
+        }
+    };
+    let mut config = WorldModelConfig::small(options.world.clone());
+    config.normalization = LatentNormalization::fit(&set);
+    set.normalize(config.normalization);
+    log(&format!(
+        "normalisation: mean {:.4}, scale {:.4}",
+        config.normalization.mean, config.normalization.scale
+    ));
+    device.seed(options.train.seed);
+    let model = config.init(device)?;
+    let mut train = options.train.clone();
+    train.condition_frames = CONDITION_LATENT_FRAMES;
+    train.fps = config.fps;
+    let checkpoint_dir = options
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| options.out_dir.join("training"));
+    train.out_dir = Some(checkpoint_dir.clone());
+    let mut trainer = Trainer::new(model, train)?;
+    let checkpoint = checkpoint_dir.join(crate::trainer::CHECKPOINT_FILE);
+    if options.resume && checkpoint.is_file() {
+        trainer.resume(&checkpoint)?;
+        log(&format!("resumed at step {}", trainer.step));
+    }
+    let deadline = options.max_seconds;
+    let train_start = Instant::now();
+    let mut summary_losses = Vec::new();
+    let steps = trainer.options.steps;
+    let mut last_checkpoint = None;
+    while trainer.step < steps {
+        let lr = trainer.options.learning_rate_at(trainer.step);
+        let (loss, grad_norm) = trainer.train_step(&set)?;
+        summary_losses.push(loss);
+        progress(TrainProgress {
+            step: trainer.step,
+            steps,
+            loss,
+            learning_rate: lr,
+            grad_norm,
+            elapsed: train_start.elapsed().as_secs_f64(),
+        });
+        let out_of_time = deadline.is_some_and(|d| train_start.elapsed().as_secs_f64() > d);
+        let due = trainer
+            .options
+            .checkpoint_every
+            .is_some_and(|e| trainer.step % e == 0);
+        if due || out_of_time || trainer.step == steps {
+            trainer.save_checkpoint(&checkpoint)?;
+            last_checkpoint = Some(checkpoint.clone());
+        }
+        if out_of_time {
+            log(&format!("time budget reached at step {}", trainer.step));
+            break;
+        }
+    }
+    let n = summary_losses.len();
+    let window = n.clamp(1, 50);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let summary = TrainSummary {
+        steps: trainer.step,
+        final_loss: mean(&summary_losses[n.saturating_sub(window)..]),
+        first_loss: mean(&summary_losses[..window.min(n)]),
+        seconds: train_start.elapsed().as_secs_f64(),
+        checkpoint: last_checkpoint,
+    };
+    let model = trainer.into_model().to_device(device);
+    save_model(&model, &config, &options.out_dir, DType::F16)?;
+    Ok((WorldModel::new(tokenizer, model, config, device), summary))
+}
+
+/// Held-out quality of a world model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Episodes evaluated.
+    pub episodes: usize,
+    /// Mean PSNR of the predicted frames 5–16 against the simulator.
+    pub psnr_model_db: f64,
+    /// Mean PSNR of repeating frame 4 (the copy-last-frame baseline).
+    pub psnr_copy_last_db: f64,
+    /// Mean PSNR of the tokenizer's own reconstruction of frames 5–16 (the ceiling).
+    pub psnr_tokenizer_db: f64,
+    /// Seconds per prediction.
+    pub seconds_per_prediction: f64,
+}
+
+/// Predicts frames 5–16 of the episodes of `seeds` from their first 5 frames and their actions
+/// and compares them with the simulator.
+pub fn evaluate(
+    model: &WorldModel,
+    seeds: impl Iterator<Item = u64>,
+    steps: usize,
+) -> Result<Evaluation> {
+    use crate::metrics::{mean, psnr_per_frame};
+    let world = &model.config.world;
+    let (mut m, mut c, mut tk) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seconds = 0.0;
+    let mut n = 0;
+    for seed in seeds {
+        let e = episode(world, seed, CLIP_FRAMES);
+        let truth = e.frames.slice(s![CONTEXT_FRAMES.., .., .., ..]);
+        let actions: Vec<Vec<f32>> = e.actions[..CLIP_FRAMES - 1]
+            .iter()
+            .map(|a| a.to_vector(world.balls))
+            .collect();
+        let t0 = Instant::now();
+        let predicted = model.predict(
+            e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+            &actions,
+            seed,
+            steps,
+        )?;
+        seconds += t0.elapsed().as_secs_f64();
+        m.push(mean(&psnr_per_frame(predicted.view(), truth)));
+        let last = e.frames.index_axis(ndarray::Axis(0), CONTEXT_FRAMES - 1);
+        let copy = last
+            .insert_axis(ndarray::Axis(0))
+            .broadcast(truth.raw_dim())
+            .map(|v| v.to_owned())
+            .ok_or_else(|| Error::Config("broadcast of the last frame".into()))?;
+        c.push(mean(&psnr_per_frame(copy.view(), truth)));
+        let video = frames_to_tensor(e.frames.view(), &model.device)?;
+        let recon = model
+            .tokenizer
+            .decode(model.tokenizer.encode(video)?.latent)?
+            .clamp(-1.0, 1.0);
+        let recon = crate::data::tensor_to_frames(recon)?;
+        tk.push(mean(&psnr_per_frame(
+            recon.slice(s![CONTEXT_FRAMES.., .., .., ..]),
+            truth,
+        )));
+        n += 1;
+    }
+    Ok(Evaluation {
+        episodes: n,
+        psnr_model_db: mean(&m),
+        psnr_copy_last_db: mean(&c),
+        psnr_tokenizer_db: mean(&tk),
+        seconds_per_prediction: seconds / n.max(1) as f64,
+    })
+}
+
+/// Where a pushed ball ends up, pushed left versus pushed right.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActionResponse {
+    /// The ball's x in the last predicted frame after a push to the left (`None`: not found).
+    pub predicted_left_x: Option<f32>,
+    /// Same after a push to the right.
+    pub predicted_right_x: Option<f32>,
+    /// The simulator's x after the push to the left.
+    pub true_left_x: f32,
+    /// The simulator's x after the push to the right.
+    pub true_right_x: f32,
+}
+
+impl ActionResponse {
+    /// Whether the prediction moves the ball the way the simulator does: the right-pushed ball
+    /// ends on the same side of the left-pushed one as in the simulator, separated by at least
+    /// a quarter of the simulator's separation (or 2 px).
+    pub fn follows_the_simulator(&self) -> bool {
+        match (self.predicted_left_x, self.predicted_right_x) {
+            (Some(l), Some(r)) => {
+                let truth = self.true_right_x - self.true_left_x;
+                let predicted = r - l;
+                predicted.signum() == truth.signum()
+                    && predicted.abs() >= (0.25 * truth.abs()).min(2.0)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Pushes `ball` left and then right at frame `CONTEXT_FRAMES − 1` (the first action the model
+/// has to play out), no other pushes, and compares the predicted last frames.
+pub fn action_response(
+    model: &WorldModel,
+    seed: u64,
+    ball: usize,
+    steps: usize,
+) -> Result<ActionResponse> {
+    use crate::world::{Direction, episode_with_actions};
+    let world = &model.config.world;
+    let run = |direction: Direction| -> Result<(Option<f32>, f32)> {
+        let mut actions = vec![Action::none(); CLIP_FRAMES];
+        actions[CONTEXT_FRAMES - 1] = Action::push(ball, direction, world.push);
+        let e = episode_with_actions(world, seed, &actions);
+        let vectors: Vec<Vec<f32>> = actions[..CLIP_FRAMES - 1]
+            .iter()
+            .map(|a| a.to_vector(world.balls))
+            .collect();
+        let predicted = model.predict(
+            e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+            &vectors,
+            seed,
+            steps,
+        )?;
+        let last = predicted.index_axis(ndarray::Axis(0), predicted.dim().0 - 1);
+        let found = crate::metrics::ball_positions(last, world)
+            .get(ball)
+            .copied()
+            .flatten()
+            .map(|p| p[0]);
+        Ok((found, e.positions[CLIP_FRAMES - 1][ball][0]))
+    };
+    let (predicted_left_x, true_left_x) = run(Direction::Left)?;
+    let (predicted_right_x, true_right_x) = run(Direction::Right)?;
+    Ok(ActionResponse {
+        predicted_left_x,
+        predicted_right_x,
+        true_left_x,
+        true_right_x,
+    })
+}
