@@ -297,24 +297,12 @@ fn train_dit(args: &DitArgs, device: &Device) -> Result<(), BoxError> {
         None
     };
     let (mut set, normalization) = match args.tokenizer.as_deref() {
-        Some("world") => {
-            let tokenizer = cosmos_posttrain::tokenizer_train::load_world_tokenizer(device)?;
-            let mut encode = |v: Tensor<5>| Ok(tokenizer.encode(v)?.latent);
-            let mut encoder = ClipEncoder::tokenizer(&tokenizer, &mut encode);
-            let text = context_shape.map(|s| (&mut embed_text as &mut _, s));
-            let set = encode_shards(
-                &shards,
-                &mut encoder,
-                &shard_options,
-                Some(&cache),
-                text,
-                &mut log,
-            )?;
-            let n = LatentNormalization::fit(&set);
-            (set, n)
-        }
-        Some(path) => {
-            let tokenizer = cosmos_tokenizer::Tokenizer::load(path, None, device)?;
+        Some(which) => {
+            let tokenizer = if which == "world" {
+                cosmos_posttrain::tokenizer_train::load_world_tokenizer(device)?
+            } else {
+                cosmos_tokenizer::Tokenizer::load(which, None, device)?
+            };
             let mut encode = |v: Tensor<5>| Ok(tokenizer.encode(v)?.latent);
             let mut encoder = ClipEncoder::tokenizer(&tokenizer, &mut encode);
             let text = context_shape.map(|s| (&mut embed_text as &mut _, s));
