@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use ndarray::{Array4, ArrayView4};
 
 use crate::conditioning::FrameInputs;
 use crate::trainer::{Batch, read_safetensors, write_safetensors};
@@ -455,33 +454,8 @@ pub fn group_frame_vectors(vectors: &[Vec<f32>], dim: usize, k: usize) -> Result
     Ok(out)
 }
 
-/// `[T, H, W, 3]` RGB frames → `[1, 3, T, H, W]` in `[−1, 1]` on `device`.
-pub fn frames_to_tensor(frames: ArrayView4<'_, u8>, device: &Device) -> Result<Tensor<5>> {
-    let model = cosmos_media::frames_to_model(frames)?;
-    let (c, t, h, w) = model.dim();
-    let (data, _) = model.into_raw_vec_and_offset();
-    Ok(Tensor::from_data(
-        TensorData::new(data, [1, c, t, h, w]),
-        device,
-    ))
-}
-
-/// The first video of `[b, 3, T, H, W]` in `[−1, 1]` → `[T, H, W, 3]` RGB frames.
-pub fn tensor_to_frames(x: Tensor<5>) -> Result<Array4<u8>> {
-    let [_, c, t, h, w] = x.dims();
-    let data: Vec<f32> = x
-        .narrow(0, 0, 1)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Config(format!("reading the video tensor: {e:?}")))?;
-    let model = ndarray::Array4::from_shape_vec((c, t, h, w), data).map_err(|e| Error::Shape {
-        what: "video tensor".into(),
-        expected: format!("[{c}, {t}, {h}, {w}]"),
-        found: e.to_string(),
-    })?;
-    Ok(cosmos_media::model_to_frames(model.view())?)
-}
+/// Frames ↔ tokenizer input: `[T, H, W, 3]` RGB ↔ `[1, 3, T, H, W]` in `[−1, 1]`.
+pub use cosmos_tokenizer::media::{frames_to_tensor, tensor_to_frames};
 
 /// One clip of a webdataset shard: the members sharing a key.
 #[derive(Debug, Clone, PartialEq)]
