@@ -110,46 +110,6 @@ pub fn fast_paths_active<const D: usize>(x: &Tensor<D>) -> bool {
     }
 }
 
-/// Defines a function whose body is compiled three times: for AVX-512, for AVX2 + FMA and for
-/// the baseline target; each call runs the widest version this CPU has (detected once and
-/// cached by the standard library). The row loops of the kernels below are written so the
-/// compiler vectorises them; the default `x86-64` target only allows 4-lane SSE2, which left
-/// the softmax exponentials and GELU 3–4× slower than they need to be.
-macro_rules! vectorized {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx512($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx2($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                {
-                    // SAFETY: the CPU has the features the function was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
-
 /// `eˣ` for `x ≤ 0` (as softmax needs) by range reduction `x = n·ln2 + r`, `|r| ≤ ln2/2`, and a
 /// degree-7 Taylor polynomial (relative error ≈ 5e-9 before rounding); 0 below −87.
 /// Branch-free so loops over it vectorise.
@@ -176,7 +136,7 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     if under { 0.0 } else { p * scale }
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// Unnormalised softmax of one row in place, `e^(x − max)`; returns `1 / Σ`. Three simple
 /// passes (max, exponentials, sum), each of which the compiler vectorises; the reductions use 16
 /// independent lanes.
@@ -209,7 +169,7 @@ pub fn softmax_exp_row(row: &mut [f32]) -> f32 {
 }
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// `out[i] = gelu(input[i])` ([`gelu_scalar`]) over equal-length slices.
 fn gelu_slice(out: &mut [f32], input: &[f32]) {
     for (o, &v) in out.iter_mut().zip(input) {
@@ -218,7 +178,7 @@ fn gelu_slice(out: &mut [f32], input: &[f32]) {
 }
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// `x = gelu(x)` in place.
 fn gelu_in_place(data: &mut [f32]) {
     for v in data.iter_mut() {
@@ -333,7 +293,7 @@ mod flex {
         acc.iter().sum::<f32>() + chunks.remainder().iter().map(|&x| f(x)).sum::<f32>()
     }
 
-    vectorized! {
+    cosmos_nn::vectorized! {
     /// AdaLN over whole rows of width `d`: `input` holds rows `first_row..`, of a tensor with
     /// `n` rows per batch item; `shift` and `scale` hold one row of `d` per batch item.
     #[allow(clippy::too_many_arguments)]
@@ -361,7 +321,7 @@ mod flex {
     }
     }
 
-    vectorized! {
+    cosmos_nn::vectorized! {
     /// Per-head RMSNorm (`gamma`, ε) and rotate-half RoPE (`cos`, `sin`: `[n, d]`) over whole
     /// rows of `heads·d`: `input` holds rows `first_row..` of a tensor with `n` tokens per
     /// batch item; `normed` is scratch of `d`.

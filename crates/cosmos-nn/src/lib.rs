@@ -15,6 +15,7 @@ pub mod error;
 pub mod norm;
 pub mod parity;
 pub mod rope;
+pub mod simd;
 pub mod video;
 
 pub use burn;

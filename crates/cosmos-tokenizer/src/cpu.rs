@@ -102,42 +102,6 @@ pub(crate) fn group_norm_per_frame(
     None
 }
 
-/// Defines a function whose body is compiled for AVX-512, for AVX2 + FMA and for the
-/// baseline target; each call runs the widest version the CPU has (the default `x86-64`
-/// target vectorises 4 lanes wide only).
-#[allow(unused_macros)]
-macro_rules! vectorized {
-    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                {
-                    // SAFETY: the CPU has the features the function was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
-
 #[cfg(feature = "flex")]
 pub(crate) mod flex {
     use burn::backend::Flex;
@@ -302,7 +266,7 @@ pub(crate) mod flex {
         p * f32::from_bits((n_int.wrapping_add(127) as u32) << 23)
     }
 
-    vectorized! {
+    cosmos_nn::vectorized! {
     /// Sum and sum of squared deviations from `shift`, 16 lanes.
     fn moments(v: &[f32], shift: f32) -> (f64, f64) {
         let mut s = [0f32; 16];
@@ -326,7 +290,7 @@ pub(crate) mod flex {
     }
     }
 
-    vectorized! {
+    cosmos_nn::vectorized! {
     /// `o = x·scale + offset`, then SiLU if asked.
     fn affine_row(o: &mut [f32], x: &[f32], scale: f32, offset: f32, silu_after: bool) {
         if silu_after {

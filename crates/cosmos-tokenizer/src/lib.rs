@@ -50,7 +50,6 @@
 pub mod cache;
 pub mod chunking;
 pub mod config;
-#[macro_use]
 mod cpu;
 mod error;
 pub mod fsq;

@@ -249,7 +249,7 @@ fn weight_transform(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// `Bᵀ d B` of the 4×4 patches of tile rows `i0..i1` of one channel plane `[h, w]` (zero
 /// outside), written to `v[k·stride + local]` for transform index `k` and local tile index
 /// `local = (i − i0)·tw + j`. Works on whole padded rows so the loops run along the tiles of a
@@ -311,7 +311,7 @@ fn input_transform(
 }
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// `Aᵀ m A + bias` of tile rows `i0..i1` (`m[k·stride + local]`, local tile index as in
 /// [`input_transform`]), written into rows `2·i0 ..` of one output plane `[h, w]` (pixels
 /// beyond the plane dropped; `scratch`: at least `4·tw`).
@@ -402,7 +402,7 @@ fn weight_transform4(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// F(4×4, 3×3) input transform `Bᵀ d B` of the 6×6 patches of tile rows `i0..i1` of one
 /// channel plane `[h, w]` (zero outside), written to `v[k·stride + local]` (`k = 6·u + v`,
 /// `local = (i − i0)·tw + j`); `scratch`: at least `16·4(tw + 1)`.
@@ -477,7 +477,7 @@ fn input_transform4(
 }
 }
 
-vectorized! {
+cosmos_nn::vectorized! {
 /// F(4×4, 3×3) output transform `Aᵀ m A + bias` of tile rows `i0..i1` (`m[k·stride + local]`),
 /// written into rows `4·i0 ..` of one output plane `[h, w]` (pixels beyond it dropped);
 /// `scratch`: at least `16·tw`.
