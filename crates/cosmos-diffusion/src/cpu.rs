@@ -22,6 +22,7 @@
 //! Access to the flex storage goes through burn's documented backend-extension door
 //! (`Tensor::try_into_primitive` / `Tensor::from_primitive`).
 
+use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::activation;
 use cosmos_nn::adaln::modulate;
@@ -36,6 +37,68 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return flex::gelu(x);
     }
     activation::gelu(x)
+}
+
+/// `x·W (+ b)` of a linear layer for `x: [batch, tokens, d_input]` → `[batch, tokens, d_output]`.
+///
+/// On flex with f32 tensors this is one GEMM written straight into a new buffer. burn flex's own
+/// matmul zero-fills its output and then copies it into an aligned allocation before the GEMM
+/// overwrites it: two extra passes over every output, and page faults on the copy, ≈ 3 % of
+/// the benchmark DiT forward.
+pub fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if flex::takes(&x) {
+        let weight = layer.weight.val();
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let [d_input, d_output] = weight.dims();
+        if flex::takes(&weight)
+            && x.dims()[2] == d_input
+            && bias
+                .as_ref()
+                .is_none_or(|b| flex::takes(b) && b.dims() == [d_output])
+        {
+            return flex::linear(x, weight, bias);
+        }
+    }
+    layer.forward(x)
+}
+
+/// The gated residual `x + gate ⊙ y` of a DiT block for `x`, `y: [batch, tokens, dim]` and
+/// `gate: [batch, 1, dim]`. On flex with f32 tensors: one parallel pass, written into `x`'s
+/// buffer when `x` holds it alone (flex's elementwise ops take two single-threaded passes and two
+/// new buffers).
+pub fn gated_residual(x: Tensor<3>, gate: Tensor<3>, y: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    {
+        let [b, n, d] = x.dims();
+        let [gb, gn, gd] = gate.dims();
+        if flex::takes(&x)
+            && flex::takes(&gate)
+            && flex::takes(&y)
+            && y.dims() == [b, n, d]
+            && (gb == b || gb == 1)
+            && gn == 1
+            && gd == d
+        {
+            return flex::residual_add(x, y, Some(gate));
+        }
+    }
+    x + gate * y
+}
+
+/// `x + y` for `x: [batch, tokens, dim]` and `y: [batch | 1, tokens, dim]` (broadcast over the
+/// batch), as the position embedding is added. On flex with f32 tensors: one parallel pass, in
+/// place when `x` holds its buffer alone.
+pub fn add_tokens(x: Tensor<3>, y: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    {
+        let [b, n, d] = x.dims();
+        let [yb, yn, yd] = y.dims();
+        if flex::takes(&x) && flex::takes(&y) && (yb == b || yb == 1) && yn == n && yd == d {
+            return flex::residual_add(x, y, None);
+        }
+    }
+    x + y
 }
 
 /// Multi-head attention without mask: `q: [batch, heads, q_tokens, dim]`,
@@ -79,6 +142,7 @@ pub fn norm_rope_heads(
         let d = width / heads.max(1);
         rotary.is_none_or(|r| {
             r.layout == RotaryLayout::Halves
+                && d.is_multiple_of(2)
                 && r.cos.dims() == [n, d]
                 && r.sin.dims() == [n, d]
                 && flex::takes(&r.cos)
@@ -125,21 +189,22 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
     let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0
-                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+    let mut p = r.mul_add(1.0 / 5040.0, 1.0 / 720.0);
+    p = p.mul_add(r, 1.0 / 120.0);
+    p = p.mul_add(r, 1.0 / 24.0);
+    p = p.mul_add(r, 1.0 / 6.0);
+    p = p.mul_add(r, 0.5);
+    p = p.mul_add(r, 1.0);
+    p = p.mul_add(r, 1.0);
     let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     if under { 0.0 } else { p * scale }
 }
 
 cosmos_nn::vectorized! {
-/// Unnormalised softmax of one row in place, `e^(x − max)`; returns `1 / Σ`. Three simple
-/// passes (max, exponentials, sum), each of which the compiler vectorises; the reductions use 16
-/// independent lanes.
+/// Unnormalised softmax of one row in place, `e^(x − max)`; returns `1 / Σ`. Two simple
+/// passes (max, then exponentials with their sum), which the compiler vectorises; the reductions
+/// use 16 independent lanes.
 pub fn softmax_exp_row(row: &mut [f32]) -> f32 {
     const L: usize = 16;
     let mut lanes = [f32::NEG_INFINITY; L];
@@ -154,17 +219,21 @@ pub fn softmax_exp_row(row: &mut [f32]) -> f32 {
         .chain(chunks.remainder())
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
-    for v in row.iter_mut() {
-        *v = exp_nonpositive(*v - max);
-    }
+    // Exponentials and their sum in one pass (the same lanes and order as summing afterwards).
     let mut sums = [0f32; L];
-    let mut chunks = row.chunks_exact(L);
+    let mut chunks = row.chunks_exact_mut(L);
     for c in &mut chunks {
         for i in 0..L {
-            sums[i] += c[i];
+            let e = exp_nonpositive(c[i] - max);
+            c[i] = e;
+            sums[i] += e;
         }
     }
-    let sum: f32 = sums.iter().chain(chunks.remainder()).sum();
+    let rest = chunks.into_remainder();
+    for v in rest.iter_mut() {
+        *v = exp_nonpositive(*v - max);
+    }
+    let sum: f32 = sums.iter().chain(rest.iter()).sum();
     1.0 / sum
 }
 }
@@ -211,6 +280,7 @@ mod flex {
     use burn::backend::{DispatchDevice, Flex};
     use burn::tensor::{Bytes, DType, Shape, Tensor};
     use rayon::prelude::*;
+    use std::mem::MaybeUninit;
 
     use cosmos_nn::attention::Rotary;
     use cosmos_nn::norm::RmsNorm;
@@ -223,6 +293,8 @@ mod flex {
     const SCORE_BLOCK: usize = 256 * 1280;
     const MIN_ROWS: usize = 64;
     const MAX_ROWS: usize = 256;
+    /// Keys per tile when transposing a head's keys.
+    const TRANSPOSE_TILE: usize = 16;
     /// Elements per GELU work item.
     const GELU_CHUNK: usize = 1 << 15;
 
@@ -280,6 +352,19 @@ mod flex {
         ))
     }
 
+    /// A vector of `len` f32 produced by `fill`, which must write every element of the slice it
+    /// is given (the row kernels below do: each writes whole rows). Skips zero-filling a buffer
+    /// that is overwritten anyway: for a reused heap block that is a single-threaded `memset`
+    /// of the whole output before the parallel kernel starts.
+    fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        fill(&mut out.spare_capacity_mut()[..len]);
+        // SAFETY: `fill` initialised all `len` elements (the callers' kernels write every row of
+        // the slice, each row in full).
+        unsafe { out.set_len(len) };
+        out
+    }
+
     /// Sum with 16 independent lanes (vectorises).
     #[inline(always)]
     fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
@@ -298,7 +383,7 @@ mod flex {
     /// `n` rows per batch item; `shift` and `scale` hold one row of `d` per batch item.
     #[allow(clippy::too_many_arguments)]
     fn adaln_rows(
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         input: &[f32],
         first_row: usize,
         n: usize,
@@ -315,7 +400,7 @@ mod flex {
             let var = lane_sum(irow, |v| (v - mean) * (v - mean)) / d as f32;
             let rstd = 1.0 / (var + eps).sqrt();
             for (((o, &x), &c), &h) in orow.iter_mut().zip(irow).zip(sc).zip(sh) {
-                *o = (x - mean) * rstd * (1.0 + c) + h;
+                o.write((x - mean) * rstd * (1.0 + c) + h);
             }
         }
     }
@@ -327,7 +412,7 @@ mod flex {
     /// batch item; `normed` is scratch of `d`.
     #[allow(clippy::too_many_arguments)]
     fn norm_rope_rows(
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         input: &[f32],
         first_row: usize,
         n: usize,
@@ -361,11 +446,15 @@ mod flex {
                         let (lo, hi) = normed.split_at(half);
                         let (dlo, dhi) = dst.split_at_mut(half);
                         for k in 0..half {
-                            dlo[k] = lo[k] * c[k] - hi[k] * s[k];
-                            dhi[k] = hi[k] * c[k + half] + lo[k] * s[k + half];
+                            dlo[k].write(lo[k] * c[k] - hi[k] * s[k]);
+                            dhi[k].write(hi[k] * c[k + half] + lo[k] * s[k + half]);
                         }
                     }
-                    None => dst.copy_from_slice(normed),
+                    None => {
+                        for (o, &v) in dst.iter_mut().zip(normed.iter()) {
+                            o.write(v);
+                        }
+                    }
                 }
             }
         }
@@ -388,14 +477,15 @@ mod flex {
             .expect("f32 data");
         let (x, start) = host(primitive(x));
         let input = &x.storage::<f32>()[start..start + b * n * d];
-        let mut out = vec![0f32; b * n * d];
         let eps = eps as f32;
-        out.par_chunks_mut(ROW_CHUNK * d)
-            .zip(input.par_chunks(ROW_CHUNK * d))
-            .enumerate()
-            .for_each(|(chunk, (o, i))| {
-                adaln_rows(o, i, chunk * ROW_CHUNK, n, d, &shift_host, &scale_host, eps)
-            });
+        let out = written(b * n * d, |out| {
+            out.par_chunks_mut(ROW_CHUNK * d)
+                .zip(input.par_chunks(ROW_CHUNK * d))
+                .enumerate()
+                .for_each(|(chunk, (o, i))| {
+                    adaln_rows(o, i, chunk * ROW_CHUNK, n, d, &shift_host, &scale_host, eps)
+                })
+        });
         new_tensor(out, [b, n, d])
     }
 
@@ -424,7 +514,6 @@ mod flex {
         });
         let (x, start) = host(primitive(x));
         let input = &x.storage::<f32>()[start..start + b * n * width];
-        let mut out = vec![0f32; b * n * width];
         let gamma = gamma.as_ref().map(|(g, eps)| (g.as_slice(), *eps));
         let tables = tables.as_ref().map(|(cos, cs, sin, ss)| {
             (
@@ -432,16 +521,223 @@ mod flex {
                 &sin.storage::<f32>()[*ss..ss + n * d],
             )
         });
-        out.par_chunks_mut(ROW_CHUNK * width)
-            .zip(input.par_chunks(ROW_CHUNK * width))
-            .enumerate()
-            .for_each_init(
-                || vec![0f32; d],
-                |normed, (chunk, (o, i))| {
-                    norm_rope_rows(o, i, chunk * ROW_CHUNK, n, heads, gamma, tables, normed)
-                },
-            );
+        let out = written(b * n * width, |out| {
+            out.par_chunks_mut(ROW_CHUNK * width)
+                .zip(input.par_chunks(ROW_CHUNK * width))
+                .enumerate()
+                .for_each_init(
+                    || vec![0f32; d],
+                    |normed, (chunk, (o, i))| {
+                        norm_rope_rows(o, i, chunk * ROW_CHUNK, n, heads, gamma, tables, normed)
+                    },
+                )
+        });
         new_tensor(out, [b, n, heads, d]).swap_dims(1, 2)
+    }
+
+    /// A new `[m, n]` row-major product `lhs·rhs` (`lhs`: `m × k` rows of stride `k`; `rhs`:
+    /// `k × n` with strides `(rhs_rs, rhs_cs)`), computed by gemm without first filling the
+    /// buffer.
+    ///
+    /// # Safety
+    /// `lhs` must point to `m·k` readable f32 and `rhs` to a `k × n` matrix readable through
+    /// the given strides.
+    unsafe fn product(
+        m: usize,
+        n: usize,
+        k: usize,
+        lhs: *const f32,
+        rhs: *const f32,
+        rhs_rs: isize,
+        rhs_cs: isize,
+    ) -> Vec<f32> {
+        let len = m * n;
+        // gemm's small-matrix paths (vector products, tiny tiles) may read the destination
+        // even when told not to; only the blocked path, taken for these sizes, writes it
+        // blind. Smaller products get a zeroed buffer.
+        let blind = m >= 32 && n >= 32 && k >= 8;
+        let mut out: Vec<f32> = if blind {
+            Vec::with_capacity(len)
+        } else {
+            vec![0f32; len]
+        };
+        let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: `out` has room for `m·n` f32 written row-major (column stride 1, row stride
+        // n); with `read_dst = false` gemm writes every element without reading it (the blocked
+        // kernel stores `beta·(lhs·rhs)`), so the buffer is initialised before `set_len`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                lhs,
+                1,
+                k as isize,
+                rhs,
+                rhs_cs,
+                rhs_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+            if blind {
+                out.set_len(len);
+            }
+        }
+        out
+    }
+
+    /// Multiply-adds per GEMM above which gemm runs on all threads (as burn flex decides).
+    const PARALLEL_WORK: usize = 192 * 192 * 192;
+
+    pub fn linear(x: Tensor<3>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<3> {
+        let [b, n, k] = x.dims();
+        let [_, o] = weight.dims();
+        let m = b * n;
+        let (x, start) = host(primitive(x));
+        let lhs = &x.storage::<f32>()[start..start + m * k];
+        if m == 0 || o == 0 || k == 0 {
+            let out = vec![0f32; m * o];
+            return finish_linear(out, bias, [b, n, o]);
+        }
+        let mut w = primitive(weight);
+        // gemm reads the weight through its strides (a transposed view needs no copy); only a
+        // layout with negative strides is made contiguous first.
+        let strided_in_bounds = |w: &FlexTensor| {
+            let l = w.layout();
+            let (rs, cs) = (l.strides()[0], l.strides()[1]);
+            rs >= 0
+                && cs >= 0
+                && l.start_offset() + (k - 1) * (rs as usize) + (o - 1) * (cs as usize)
+                    < w.storage::<f32>().len()
+        };
+        if !strided_in_bounds(&w) {
+            w = w.to_contiguous();
+        }
+        let (w_rs, w_cs) = (w.layout().strides()[0], w.layout().strides()[1]);
+        let w_data = &w.storage::<f32>()[w.layout().start_offset()..];
+        // SAFETY: `lhs` holds the `m × k` input rows; the weight's `k × o` elements are in
+        // `w_data` through its non-negative strides (checked above).
+        let out = unsafe { product(m, o, k, lhs.as_ptr(), w_data.as_ptr(), w_rs, w_cs) };
+        finish_linear(out, bias, [b, n, o])
+    }
+
+    /// Adds the bias (if any) to every row of `out` and wraps it as a `[b, n, o]` tensor.
+    fn finish_linear(mut out: Vec<f32>, bias: Option<Tensor<1>>, shape: [usize; 3]) -> Tensor<3> {
+        let o = shape[2].max(1);
+        if let Some(bias) = bias {
+            let bias: Vec<f32> = bias
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data");
+            out.par_chunks_mut(ROW_CHUNK * o).for_each(|rows| {
+                for row in rows.chunks_exact_mut(o) {
+                    row.iter_mut().zip(&bias).for_each(|(v, &c)| *v += c);
+                }
+            });
+        }
+        new_tensor(out, shape)
+    }
+
+    cosmos_nn::vectorized! {
+    /// `out[r] += gate ⊙ y[r]` (or `+= y[r]` without a gate) over whole rows of `y.len() / rows`.
+    fn add_rows_in_place(out: &mut [f32], y: &[f32], gate: Option<&[f32]>) {
+        match gate {
+            Some(g) => {
+                for (orow, yrow) in out.chunks_exact_mut(g.len()).zip(y.chunks_exact(g.len())) {
+                    for ((o, &v), &c) in orow.iter_mut().zip(yrow).zip(g) {
+                        *o += c * v;
+                    }
+                }
+            }
+            None => {
+                for (o, &v) in out.iter_mut().zip(y) {
+                    *o += v;
+                }
+            }
+        }
+    }
+    }
+
+    cosmos_nn::vectorized! {
+    /// `out[r] = x[r] + gate ⊙ y[r]` (or `x[r] + y[r]`) over whole rows.
+    fn add_rows(out: &mut [f32], x: &[f32], y: &[f32], gate: Option<&[f32]>) {
+        match gate {
+            Some(g) => {
+                let d = g.len();
+                for ((orow, xrow), yrow) in out
+                    .chunks_exact_mut(d)
+                    .zip(x.chunks_exact(d))
+                    .zip(y.chunks_exact(d))
+                {
+                    for (((o, &a), &v), &c) in orow.iter_mut().zip(xrow).zip(yrow).zip(g) {
+                        *o = a + c * v;
+                    }
+                }
+            }
+            None => {
+                for ((o, &a), &v) in out.iter_mut().zip(x).zip(y) {
+                    *o = a + v;
+                }
+            }
+        }
+    }
+    }
+
+    /// `x + gate ⊙ y` (gate `[b | 1, 1, d]`) or `x + y` (`y` `[b | 1, n, d]`) for `x: [b, n, d]`.
+    pub fn residual_add(x: Tensor<3>, y: Tensor<3>, gate: Option<Tensor<3>>) -> Tensor<3> {
+        let [b, n, d] = x.dims();
+        let yb = y.dims()[0];
+        let gate: Option<Vec<f32>> = gate.map(|g| {
+            g.expand([b, 1, d])
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data")
+        });
+        let (y, ys) = host(primitive(y));
+        let y_all = &y.storage::<f32>()[ys..ys + yb * n * d];
+        let per_batch = n * d;
+        let chunk = ROW_CHUNK * d.max(1);
+        let mut xp = primitive(x);
+        if xp.is_unique() && xp.layout().is_contiguous() && xp.layout().start_offset() == 0 {
+            let data: &mut [f32] = xp.storage_mut();
+            for (bi, xb) in data[..b * per_batch]
+                .chunks_exact_mut(per_batch.max(1))
+                .enumerate()
+            {
+                let yb_data = &y_all[(bi % yb) * per_batch..][..per_batch];
+                let g = gate.as_ref().map(|g| &g[bi * d..(bi + 1) * d]);
+                xb.par_chunks_mut(chunk)
+                    .zip(yb_data.par_chunks(chunk))
+                    .for_each(|(o, v)| add_rows_in_place(o, v, g));
+            }
+            return Tensor::from_primitive::<Flex>(xp);
+        }
+        let (xc, xs) = host(xp);
+        let x_all = &xc.storage::<f32>()[xs..xs + b * per_batch];
+        let mut out = vec![0f32; b * per_batch];
+        for (bi, ob) in out.chunks_exact_mut(per_batch.max(1)).enumerate() {
+            let xb = &x_all[bi * per_batch..][..per_batch];
+            let yb_data = &y_all[(bi % yb) * per_batch..][..per_batch];
+            let g = gate.as_ref().map(|g| &g[bi * d..(bi + 1) * d]);
+            ob.par_chunks_mut(chunk)
+                .zip(xb.par_chunks(chunk).zip(yb_data.par_chunks(chunk)))
+                .for_each(|(o, (xv, v))| add_rows(o, xv, v, g));
+        }
+        new_tensor(out, [b, n, d])
     }
 
     /// A `[b, h, n, d]` operand with a unit stride on `d`.
@@ -510,21 +806,38 @@ mod flex {
         // their head is processed, so extra memory is bounded by the heads in flight, not by
         // the whole of K and V.
         let rows_per_item = (SCORE_BLOCK / nk.max(1)).clamp(MIN_ROWS, MAX_ROWS);
-        let mut out = vec![0f32; b * nq * h * dv];
+        let blocks = nq.div_ceil(rows_per_item);
+        // Every (head, block of rows) writes its own part of the output through gemm's blocked
+        // path, which stores without reading; where some product is small enough for gemm's
+        // other paths (which may read it), the buffer is zeroed first.
+        let len = b * nq * h * dv;
+        let last_rows = nq - (blocks.max(1) - 1) * rows_per_item;
+        let blind = last_rows.min(rows_per_item) >= 32 && dv >= 32 && nk >= 8;
+        let mut out: Vec<f32> = if blind {
+            Vec::with_capacity(len)
+        } else {
+            vec![0f32; len]
+        };
         let row_stride = h * dv;
         let out_ptr = OutPtr(out.as_mut_ptr());
-        let blocks = nq.div_ceil(rows_per_item);
         (0..b * h).into_par_iter().for_each(|bh| {
             let (bi, hi) = (bh / h, bh % h);
             let mut kt = vec![0f32; d * nk];
             let mut vc = vec![0f32; nk * dv];
             let (kd, vd) = (k.data(), v.data());
             let (k0, v0) = (k.head_offset(bi, hi), v.head_offset(bi, hi));
-            for j in 0..nk {
-                let krow = &kd[k0 + j * k.strides[2]..][..d];
-                for (c, &x) in krow.iter().enumerate() {
-                    kt[c * nk + j] = x;
+            // The transpose goes through tiles of 16 keys so that each write fills a cache line
+            // (key by key, every element landed in another line: ≈ 1 % of the forward).
+            for j0 in (0..nk).step_by(TRANSPOSE_TILE) {
+                let keys = TRANSPOSE_TILE.min(nk - j0);
+                for c in 0..d {
+                    let dst = &mut kt[c * nk + j0..][..keys];
+                    for (jj, x) in dst.iter_mut().enumerate() {
+                        *x = kd[k0 + (j0 + jj) * k.strides[2] + c];
+                    }
                 }
+            }
+            for j in 0..nk {
                 vc[j * dv..(j + 1) * dv].copy_from_slice(&vd[v0 + j * v.strides[2]..][..dv]);
             }
             let (kt, vc) = (&kt, &vc);
@@ -597,6 +910,10 @@ mod flex {
                 },
             );
         });
+        if blind {
+            // SAFETY: the loop above wrote all `len` elements (every head of every row).
+            unsafe { out.set_len(len) };
+        }
         Tensor::from_primitive::<Flex>(FlexTensor::new(
             Bytes::from_elems(out),
             Layout::contiguous(Shape::from(vec![b, nq, h * dv])),
@@ -714,5 +1031,104 @@ mod tests {
         for (a, b) in values(fast).iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5, "{a} {b}");
         }
+    }
+
+    #[test]
+    fn outputs_written_without_zero_fill_are_complete() {
+        // Products large enough for gemm's blocked path, whose outputs are not zero-filled first:
+        // freed NaN-filled blocks of the same sizes make any element left unwritten show.
+        let device = Device::flex();
+        let q = Tensor::<4>::random([1, 2, 100, 64], Distribution::Normal(0.0, 1.0), &device);
+        let k = Tensor::<4>::random([1, 2, 40, 64], Distribution::Normal(0.0, 1.0), &device);
+        let v = Tensor::<4>::random([1, 2, 40, 64], Distribution::Normal(0.0, 1.0), &device);
+        let layer = burn::nn::LinearConfig::new(64, 96).init(&device);
+        let x = Tensor::<3>::random([1, 100, 64], Distribution::Normal(0.0, 1.0), &device);
+        let expected_attention = values(merge_heads(scaled_dot_product_attention(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            None,
+            None,
+            None,
+            false,
+        )));
+        let expected_linear = values(layer.forward(x.clone()));
+        for _ in 0..3 {
+            drop(std::hint::black_box(vec![f32::NAN; 100 * 128]));
+            let fast = values(attention(q.clone(), k.clone(), v.clone()));
+            for (a, b) in fast.iter().zip(&expected_attention) {
+                assert!((a - b).abs() < 1e-5, "{a} {b}");
+            }
+            drop(std::hint::black_box(vec![f32::NAN; 100 * 96]));
+            let fast = values(linear(&layer, x.clone()));
+            for (a, b) in fast.iter().zip(&expected_linear) {
+                assert!((a - b).abs() < 1e-5, "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_linear_matches_burn_linear() {
+        let device = Device::flex();
+        // Row and column weight layouts (the latter a transposed view), with and without bias,
+        // a product large enough for gemm's blocked path and one small enough for its vector path.
+        for (tokens, d_in, d_out) in [(70, 48, 40), (3, 5, 2)] {
+            for layout in [burn::nn::LinearLayout::Row, burn::nn::LinearLayout::Col] {
+                for bias in [false, true] {
+                    let layer = burn::nn::LinearConfig::new(d_in, d_out)
+                        .with_bias(bias)
+                        .with_layout(layout)
+                        .init(&device);
+                    let x = Tensor::<3>::random(
+                        [2, tokens, d_in],
+                        Distribution::Normal(0.0, 1.0),
+                        &device,
+                    );
+                    let expected = values(layer.forward(x.clone()));
+                    let fast = linear(&layer, x.clone());
+                    assert_eq!(fast.dims(), [2, tokens, d_out]);
+                    for (a, b) in values(fast).iter().zip(&expected) {
+                        assert!((a - b).abs() < 1e-5, "{a} {b}");
+                    }
+                    // A strided input (a view with the batch innermost) gives the same.
+                    let view = (x.clone().swap_dims(0, 1) * 1.0).swap_dims(0, 1);
+                    assert_eq!(values(linear(&layer, view)), values(linear(&layer, x)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_residual_adds_match_burn_in_place_and_shared() {
+        let device = Device::flex();
+        let x = Tensor::<3>::random([2, 37, 24], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<3>::random([2, 37, 24], Distribution::Normal(0.0, 1.0), &device);
+        let gate = Tensor::<3>::random([2, 1, 24], Distribution::Normal(0.0, 1.0), &device);
+        let expected = values(x.clone() + gate.clone() * y.clone());
+        // `x` shared (its clone is still alive): a new buffer, `x` untouched.
+        let before = values(x.clone());
+        let shared = gated_residual(x.clone(), gate.clone(), y.clone());
+        assert_eq!(values(shared), expected);
+        assert_eq!(values(x.clone()), before);
+        // `x` alone (a fresh tensor): in place, same values.
+        let fresh = x.clone() * 1.0;
+        assert_eq!(
+            values(gated_residual(fresh, gate.clone(), y.clone())),
+            expected
+        );
+        // Gate shared by the batch, and a strided `y`.
+        let gate1 = gate.clone().narrow(0, 0, 1);
+        let y_view = (y.clone().swap_dims(1, 2) * 1.0).swap_dims(1, 2);
+        assert_eq!(
+            values(gated_residual(x.clone(), gate1.clone(), y_view)),
+            values(x.clone() + gate1 * y.clone())
+        );
+        // Position-embedding add broadcast over the batch.
+        let extra = Tensor::<3>::random([1, 37, 24], Distribution::Normal(0.0, 1.0), &device);
+        assert_eq!(
+            values(add_tokens(x.clone() * 1.0, extra.clone())),
+            values(x.clone() + extra.clone())
+        );
+        assert_eq!(values(add_tokens(x.clone(), y.clone())), values(x + y));
     }
 }

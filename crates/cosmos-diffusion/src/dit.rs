@@ -32,8 +32,8 @@ pub struct FeedForward {
 impl FeedForward {
     /// `[batch, tokens, hidden] → [batch, tokens, hidden]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.proj_out
-            .forward(crate::cpu::gelu(self.proj_in.forward(x)))
+        let hidden = crate::cpu::gelu(crate::cpu::linear(&self.proj_in, x));
+        crate::cpu::linear(&self.proj_out, hidden)
     }
 }
 
@@ -101,22 +101,22 @@ impl DitBlock {
         positions: &DitPositions,
     ) -> Tensor<3> {
         let mut x = match &positions.extra {
-            Some(extra) => x + extra.clone(),
+            Some(extra) => crate::cpu::add_tokens(x, extra.clone()),
             None => x,
         };
         let gate = |g: Option<Tensor<3>>| g.expect("3 chunks");
 
         let (h, g) = modulated(&self.norm1, x.clone(), embedded, temb.clone());
         let h = attend(&self.attn1, h, None, Some(&positions.rotary));
-        x = x + gate(g) * h;
+        x = crate::cpu::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm2, x.clone(), embedded, temb.clone());
         let h = attend(&self.attn2, h, Some(context.clone()), None);
-        x = x + gate(g) * h;
+        x = crate::cpu::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm3, x.clone(), embedded, temb.clone());
         let h = self.ff.forward(h);
-        x + gate(g) * h
+        crate::cpu::gated_residual(x, gate(g), h)
     }
 }
 
@@ -130,15 +130,16 @@ fn attend(
 ) -> Tensor<3> {
     let heads = attn.n_heads;
     let context = context.unwrap_or_else(|| x.clone());
-    let q = crate::cpu::norm_rope_heads(attn.q.forward(x), heads, attn.q_norm.as_ref(), rotary);
+    let linear = crate::cpu::linear;
+    let q = crate::cpu::norm_rope_heads(linear(&attn.q, x), heads, attn.q_norm.as_ref(), rotary);
     let k = crate::cpu::norm_rope_heads(
-        attn.k.forward(context.clone()),
+        linear(&attn.k, context.clone()),
         heads,
         attn.k_norm.as_ref(),
         rotary,
     );
-    let v = split_heads(attn.v.forward(context), heads);
-    attn.out.forward(crate::cpu::attention(q, k, v))
+    let v = split_heads(linear(&attn.v, context), heads);
+    linear(&attn.out, crate::cpu::attention(q, k, v))
 }
 
 /// `LayerNorm(x)·(1 + scale) + shift` with the block's modulation vectors; returns the gate too.
@@ -338,7 +339,10 @@ impl CosmosDit {
     /// [`forward_with_positions`](Self::forward_with_positions) with an optional per-frame
     /// embedding `[batch | 1, T_tokens, hidden]` (`T_tokens` = latent frames / temporal patch
     /// size) added to every token of its latent frame at the start of every block (as the
-    /// learnable position embedding is), so the signal reaches each block directly.
+    /// learnable position embedding is), so the signal reaches each block directly. A
+    /// per-token embedding `[batch | 1, T_tokens·H_tokens·W_tokens, hidden]` (time-major, the
+    /// patch embedding's token order) is added token by token instead: spatial conditioning
+    /// such as an action placed where it acts in the frame.
     ///
     /// This is the hook post-training uses for per-frame conditioning (an action, a camera pose,
     /// a view index) on a pretrained network: a conditioner whose output projection starts at
@@ -379,22 +383,29 @@ impl CosmosDit {
         }
         let hidden = self.config.hidden_size();
         let (x, _) = modulated(&self.norm_out, x, &embedded, temb.narrow(1, 0, 2 * hidden));
-        let x = self.proj_out.forward(x);
+        let x = crate::cpu::linear(&self.proj_out, x);
         Ok(unpatchify(x, grid, self.config.patch_size))
     }
 
-    /// `frames: [batch | 1, T, hidden]` broadcast over each frame's `H·W` tokens:
-    /// `[batch, T·H·W, hidden]` (time-major, as the patch embedding orders tokens).
+    /// `frames: [batch | 1, T, hidden]` broadcast over each frame's `H·W` tokens, or
+    /// `[batch | 1, T·H·W, hidden]` taken token by token: `[batch, T·H·W, hidden]` (time-major,
+    /// as the patch embedding orders tokens).
     fn frame_tokens(&self, frames: Tensor<3>, batch: usize, grid: [usize; 3]) -> Result<Tensor<3>> {
         let hidden = self.config.hidden_size();
         let [fb, ft, fd] = frames.dims();
         let [t, h, w] = grid;
-        if (fb != batch && fb != 1) || ft != t || fd != hidden {
+        if (fb != batch && fb != 1) || (ft != t && ft != t * h * w) || fd != hidden {
             return Err(Error::Shape {
                 what: "frame embedding".into(),
-                expected: format!("[{batch} or 1, {t}, {hidden}] (one row per latent token frame)"),
+                expected: format!(
+                    "[{batch} or 1, {t} or {}, {hidden}] (one row per latent token frame, or per token)",
+                    t * h * w
+                ),
                 found: vec![fb, ft, fd],
             });
+        }
+        if ft == t * h * w {
+            return Ok(frames.expand([batch, t * h * w, hidden]));
         }
         Ok(frames
             .expand([batch, t, hidden])
