@@ -41,7 +41,10 @@ pub fn store_rows_by_output(linear: &mut Linear) {
     let data = weight.transpose().into_data();
     let rows = Tensor::<2>::from_data(data, &device);
     debug_assert_eq!(rows.dims(), [d_out, d_in]);
-    linear.weight = Param::initialized(linear.weight.id, rows.transpose());
+    // Through `consume` / `from_mapped_value`, so the parameter keeps its id and its
+    // trainable flag (`Param::initialized` on a plain backend would freeze it for training).
+    let (id, _, mapper) = linear.weight.clone().consume();
+    linear.weight = Param::from_mapped_value(id, rows.transpose(), mapper);
 }
 
 /// If `weight` (`[in, out]`) is an f32 transposed view of a contiguous `[out, in]` flex tensor,

@@ -359,7 +359,33 @@ impl ArTransformer {
         cross: Option<&CrossContext>,
         logits: Logits,
     ) -> Result<Tensor<3>> {
+        self.forward_with_offset(tokens, None, cache, cross, logits)
+    }
+
+    /// [`ArTransformer::forward`] with `offset: [batch, n, dim]` added to the token embeddings
+    /// before the first block (extra conditioning, such as post-training's per-frame actions
+    /// through a zero-initialised projection). `None` is exactly [`ArTransformer::forward`].
+    pub fn forward_with_offset(
+        &self,
+        tokens: Tensor<2, Int>,
+        offset: Option<Tensor<3>>,
+        cache: &mut KvCache,
+        cross: Option<&CrossContext>,
+        logits: Logits,
+    ) -> Result<Tensor<3>> {
         let [b, n] = tokens.dims();
+        if let Some(o) = &offset
+            && o.dims() != [b, n, self.config.dim]
+        {
+            return Err(Error::Shape {
+                what: "token embedding offset".into(),
+                expected: format!(
+                    "[{b}, {n}, {}] (the tokens' batch and length, dim)",
+                    self.config.dim
+                ),
+                found: o.dims().to_vec(),
+            });
+        }
         if n == 0 || b != cache.batch() {
             return Err(Error::Shape {
                 what: "tokens".into(),
@@ -409,6 +435,9 @@ impl ArTransformer {
             _ => (Some(offset_causal_mask(start, n, &device)), false),
         };
         let mut h = self.tok_embeddings.forward(tokens);
+        if let Some(o) = offset {
+            h = h + o;
+        }
         for (i, block) in self.layers.iter().enumerate() {
             if let Some(pe) = &pos_emb {
                 h = h + pe.clone();
@@ -460,9 +489,20 @@ impl ArTransformer {
         tokens: Tensor<2, Int>,
         cross: Option<&CrossContext>,
     ) -> Result<Tensor<3>> {
+        self.logits_with_offset(tokens, None, cross)
+    }
+
+    /// [`ArTransformer::logits`] with `offset: [batch, n, dim]` added to the token embeddings
+    /// (see [`ArTransformer::forward_with_offset`]).
+    pub fn logits_with_offset(
+        &self,
+        tokens: Tensor<2, Int>,
+        offset: Option<Tensor<3>>,
+        cross: Option<&CrossContext>,
+    ) -> Result<Tensor<3>> {
         let [b, n] = tokens.dims();
         let mut cache = self.new_cache(b, n)?;
-        self.forward(tokens, &mut cache, cross, Logits::All)
+        self.forward_with_offset(tokens, offset, &mut cache, cross, Logits::All)
     }
 }
 

@@ -46,6 +46,9 @@ pub enum Error {
     /// An error of the diffusion model.
     #[error(transparent)]
     Diffusion(#[from] cosmos_diffusion::Error),
+    /// An error of the autoregressive model.
+    #[error(transparent)]
+    Ar(#[from] cosmos_ar::Error),
     /// An error reading or writing media.
     #[error(transparent)]
     Media(#[from] cosmos_media::Error),

@@ -7,8 +7,11 @@
 //!   per-frame conditioning (action, camera, view) from zero-initialised projections, full or
 //!   LoRA, on webdataset shards or cached latents.
 //! - [`world_model`]: the action-conditioned world model shipped with the crate, and rollouts.
+//! - [`ar`]: fine-tuning the Cosmos autoregressive model on discrete video tokens (full or
+//!   LoRA, optional per-frame action conditioning).
 //! - [`metrics`]: PSNR and ball-position error of predictions.
 
+pub mod ar;
 pub mod conditioning;
 pub mod data;
 pub mod error;

@@ -181,8 +181,8 @@ pub struct TrainSummary {
 pub struct AdamMoments {
     /// Updates applied so far (the bias-correction time).
     pub time: usize,
-    first: HashMap<String, Tensor<1>>,
-    second: HashMap<String, Tensor<1>>,
+    pub(crate) first: HashMap<String, Tensor<1>>,
+    pub(crate) second: HashMap<String, Tensor<1>>,
 }
 
 /// Trains a [`ConditionedDit`] on a [`LatentSet`].
@@ -267,18 +267,14 @@ impl Trainer {
             _ => 1.0,
         };
         let lr = o.learning_rate_at(self.step);
-        self.moments.time += 1;
-        let mut mapper = AdamMapper {
-            path: Vec::new(),
-            grads,
-            moments: &mut self.moments,
+        let hyper = AdamHyper {
             lr,
             clip,
             beta1: o.beta1,
             beta2: o.beta2,
             epsilon: o.epsilon,
         };
-        self.model = self.model.clone().map(&mut mapper);
+        self.model = adam_step(self.model.clone(), grads, &mut self.moments, hyper);
         self.step += 1;
         Ok((value, norm))
     }
@@ -548,7 +544,7 @@ pub fn edm_loss(
     Ok((per * weight).mean().reshape([1]))
 }
 
-fn scalar(x: Tensor<1>) -> f64 {
+pub(crate) fn scalar(x: Tensor<1>) -> f64 {
     x.into_data()
         .convert::<f64>()
         .try_to_vec::<f64>()
@@ -577,7 +573,7 @@ pub fn permutation(seed: u64, epoch: u64, len: usize) -> Vec<usize> {
 }
 
 /// Global L2 norm of the gradients of `module`'s parameters.
-fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+pub(crate) fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     struct Norm<'a> {
         grads: &'a GradientsParams,
         sum: Option<Tensor<1>>,
@@ -596,6 +592,38 @@ fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     let mut v = Norm { grads, sum: None };
     module.visit(&mut v);
     v.sum.map(|s| scalar(s).sqrt()).unwrap_or(0.0)
+}
+
+/// The numbers of one Adam update.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamHyper {
+    pub(crate) lr: f64,
+    pub(crate) clip: f64,
+    pub(crate) beta1: f64,
+    pub(crate) beta2: f64,
+    pub(crate) epsilon: f64,
+}
+
+/// One bias-corrected Adam update of every parameter of `module` that has a gradient in
+/// `grads` (scaled by `hyper.clip`), advancing `moments.time`; used by every trainer here.
+pub(crate) fn adam_step<M: Module>(
+    module: M,
+    grads: GradientsParams,
+    moments: &mut AdamMoments,
+    hyper: AdamHyper,
+) -> M {
+    moments.time += 1;
+    let mut mapper = AdamMapper {
+        path: Vec::new(),
+        grads,
+        moments,
+        lr: hyper.lr,
+        clip: hyper.clip,
+        beta1: hyper.beta1,
+        beta2: hyper.beta2,
+        epsilon: hyper.epsilon,
+    };
+    module.map(&mut mapper)
 }
 
 struct AdamMapper<'a> {
