@@ -4,6 +4,10 @@
 //!   `cosmos curate`, with extra per-frame conditioning (action, camera pose, view index) from
 //!   zero-initialised projections or a text instruction through cross-attention; full
 //!   fine-tuning or LoRA; checkpoints with `--resume`.
+//! - `cosmos train ar`: fine-tunes the Cosmos autoregressive model on the discrete video tokens
+//!   of curated shards (next-token cross-entropy on the predicted frames), full or LoRA, with
+//!   optional per-frame actions through a zero-initialised projection; checkpoints with
+//!   `--resume`.
 //! - `cosmos train world-tokenizer` / `cosmos train world-model`: reproduce the small world
 //!   tokenizer and action-conditioned world model shipped in `cosmos-posttrain`.
 
@@ -36,6 +40,9 @@ pub struct TrainArgs {
 pub enum TrainCommand {
     /// Fine-tune a Cosmos DiT on curated shards (full or LoRA), with extra conditioning.
     Dit(DitArgs),
+    /// Fine-tune the Cosmos autoregressive model on curated shards (full or LoRA), optionally
+    /// conditioned on per-frame actions.
+    Ar(ArArgs),
     /// Train the small world tokenizer shipped in cosmos-posttrain.
     WorldTokenizer(WorldTokenizerArgs),
     /// Train the action-conditioned world model shipped in cosmos-posttrain.
@@ -178,11 +185,25 @@ pub struct WorldModelArgs {
     /// Continue from the training checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Start from a trained world model folder (config.json + model.safetensors); conditioning
+    /// it lacks is added zero-initialised.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Mean of ln σ during training (3.4 = high noise only: the network learns the conditional
+    /// mean, sampled in one Euler step).
+    #[arg(long, default_value_t = 3.4)]
+    pub p_mean: f64,
+    /// Standard deviation of ln σ during training.
+    #[arg(long, default_value_t = 0.3)]
+    pub p_std: f64,
+    /// Leave out the spatial push map (actions as vectors only).
+    #[arg(long)]
+    pub no_action_map: bool,
     /// Held-out episodes to evaluate on afterwards.
     #[arg(long, default_value_t = 32)]
     pub eval: usize,
     /// Euler steps when evaluating.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 1)]
     pub sampler_steps: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -194,6 +215,7 @@ type BoxError = Box<dyn std::error::Error>;
 pub fn run(args: &TrainArgs, device: &Device) -> Result<(), BoxError> {
     match &args.command {
         TrainCommand::Dit(a) => train_dit(a, device),
+        TrainCommand::Ar(a) => train_ar(a, device),
         TrainCommand::WorldTokenizer(a) => train_tokenizer(a),
         TrainCommand::WorldModel(a) => train_world(a, device),
     }
@@ -515,17 +537,20 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
             steps: args.steps,
             batch_size: args.batch,
             learning_rate: args.lr,
-            warmup_steps: 100,
+            warmup_steps: 40,
             seed: args.seed,
-            checkpoint_every: Some(250),
-            p_mean: 0.5,
-            p_std: 1.5,
+            checkpoint_every: Some(100),
+            p_mean: args.p_mean,
+            p_std: args.p_std,
+            grad_clip: Some(2.0),
             ..TrainOptions::default()
         },
         cache: args.cache.clone(),
         out_dir: args.out.clone(),
         max_seconds: args.minutes.map(|m| m * 60.0),
         resume: args.resume,
+        init_from: args.init.clone(),
+        action_map: !args.no_action_map,
         checkpoint_dir: Some(
             args.checkpoints
                 .clone()
@@ -579,5 +604,351 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
         }
         println!("push left vs right: {follows}/8 follow the simulator");
     }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ArArgs {
+    /// The AR model: a folder with config.json and model.safetensors (or model.pt), such as
+    /// one `cosmos train ar` exported; or, as for `cosmos generate-ar`, a preset (4b,
+    /// 5b-video2world, 12b, 13b-video2world) or a config JSON file, with --checkpoint.
+    #[arg(long)]
+    pub model: String,
+    /// The AR checkpoint (model.pt, or safetensors with the reference key names); default:
+    /// the --model folder's model.safetensors or model.pt.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Folder of webdataset shards (`*.tar`, searched recursively) written by `cosmos curate`.
+    #[arg(long, required_unless_present = "tokens")]
+    pub shards: Option<PathBuf>,
+    /// A token set written by an earlier run (OUT/tokens.safetensors) instead of --shards.
+    #[arg(long, conflicts_with = "shards")]
+    pub tokens: Option<PathBuf>,
+    /// The discrete video tokenizer for --shards (Cosmos-1.0-Tokenizer-DV8x16x16 folder, or a
+    /// DV tokenizer parity fixture).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Output folder: ar_checkpoint.safetensors while training; model/ (config.json +
+    /// model.safetensors, LoRA merged, for `cosmos generate-ar`), action_projection.safetensors,
+    /// tokens.safetensors and posttrain.json at the end.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Extra conditioning: `action` (per-frame actions from the clip records).
+    #[arg(long, value_delimiter = ',')]
+    pub condition: Vec<String>,
+    /// LoRA rank (full fine-tuning when absent).
+    #[arg(long)]
+    pub lora: Option<usize>,
+    /// LoRA α (default: the rank, i.e. scale 1).
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    /// Stop (with a checkpoint) after this many minutes of training.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Seed of the data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue from OUT/ar_checkpoint.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint interval in steps.
+    #[arg(long, default_value_t = 100)]
+    pub every: usize,
+    /// Latent frames that condition (inputs only, no loss on their tokens).
+    #[arg(long, default_value_t = 1)]
+    pub condition_frames: usize,
+    /// Keep one decoded frame in N.
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
+    /// Clip-record field holding one action vector per frame.
+    #[arg(long, default_value = "actions")]
+    pub action_field: String,
+    /// T5 embeddings for the cross-attention (Video2World) models, used for every clip: a
+    /// safetensors file with one tensor [keys, context_dim] or [1, keys, context_dim].
+    #[arg(long)]
+    pub prompt_embeddings: Option<PathBuf>,
+    /// Token cache folder for --shards (default OUT/token-cache).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Print a loss line every N steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+}
+
+/// The AR model of `--model` / `--checkpoint`.
+fn load_ar_model(
+    args: &ArArgs,
+    device: &Device,
+) -> Result<(cosmos_ar::ArTransformer, PathBuf), BoxError> {
+    let path = Path::new(&args.model);
+    let (config, default_checkpoint) = if path.is_dir() {
+        let config = cosmos_ar::ArConfig::from_json_file(path.join("config.json"))?;
+        let checkpoint = ["model.safetensors", "model.pt"]
+            .iter()
+            .map(|f| path.join(f))
+            .find(|p| p.is_file());
+        (config, checkpoint)
+    } else if path.extension().is_some_and(|e| e == "json") || path.is_file() {
+        (cosmos_ar::ArConfig::from_json_file(path)?, None)
+    } else {
+        (cosmos_ar::ArPreset::parse(&args.model)?.config(), None)
+    };
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .or(default_checkpoint)
+        .ok_or("give --checkpoint (or a --model folder holding model.safetensors)")?;
+    let model = cosmos_ar::checkpoint::load(&config, &checkpoint, device)?;
+    Ok((model, checkpoint))
+}
+
+/// One embedding tensor `[keys, dim]` (or `[1, keys, dim]`) as `(values, [keys, dim])`.
+fn read_prompt_embeddings(path: &Path) -> Result<(Vec<f32>, [usize; 2]), BoxError> {
+    let checkpoint = cosmos_nn::checkpoint::Checkpoint::open(path)?;
+    let mut keys = checkpoint.keys();
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return Err(format!(
+            "{}: expected exactly one tensor (T5 embeddings), found {}",
+            path.display(),
+            checkpoint.len()
+        )
+        .into());
+    };
+    let data = checkpoint
+        .get(key)
+        .ok_or_else(|| format!("{}: tensor '{key}' is unreadable", path.display()))?;
+    let shape = data.shape().to_vec();
+    let (l, d) = match shape[..] {
+        [l, d] | [1, l, d] => (l, d),
+        _ => {
+            return Err(format!(
+                "{}: expected embeddings [keys, dim] or [1, keys, dim], found {shape:?}",
+                path.display()
+            )
+            .into());
+        }
+    };
+    let values: Vec<f32> = data
+        .clone()
+        .convert_dtype(DType::F32)
+        .try_into_vec()
+        .map_err(|e| format!("{}: {e:?}", path.display()))?;
+    Ok((values, [l, d]))
+}
+
+fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
+    use cosmos_posttrain::ar::{
+        AR_CHECKPOINT_FILE, ArRunInfo, ArTrainOptions, ArTrainer, ConditionedAr, TokenSet,
+        adapter_params, apply_lora, encode_token_shards, export_checkpoint, merge_lora,
+    };
+    let actions = match args
+        .condition
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()[..]
+    {
+        [] => false,
+        ["action"] => true,
+        _ => {
+            return Err(format!(
+                "--condition for the AR model takes only `action`, found {:?}",
+                args.condition
+            )
+            .into());
+        }
+    };
+    let (base, checkpoint_path) = load_ar_model(args, device)?;
+    let config = base.config().clone();
+    eprintln!(
+        "AR model: {} layers, dim {}, vocabulary {}, grid {:?}, from {}",
+        config.n_layers,
+        config.dim,
+        config.vocab_size,
+        config.video_latent_shape,
+        checkpoint_path.display()
+    );
+    let [t, h, w] = config
+        .latent_shape()
+        .ok_or("the model config has no video_latent_shape [T, H, W]")?;
+    let context = match (&args.prompt_embeddings, config.insert_cross_attn) {
+        (Some(p), true) => Some(read_prompt_embeddings(p)?),
+        (None, true) => {
+            return Err("this is a Video2World model with cross-attention: give --prompt-embeddings (T5 embeddings of the clips' prompt)".into());
+        }
+        (Some(_), false) => return Err("this model takes no text: drop --prompt-embeddings".into()),
+        (None, false) => None,
+    };
+
+    // Tokens: a cached set, or shards → frames → DV tokenizer (cached per shard).
+    let set = match (&args.tokens, &args.shards) {
+        (Some(path), _) => TokenSet::load(path)?,
+        (None, Some(dir)) => {
+            let mut shards = Vec::new();
+            find_shards(dir, &mut shards)?;
+            shards.sort();
+            if shards.is_empty() {
+                return Err(format!("{}: no *.tar shards", dir.display()).into());
+            }
+            let tokenizer_path = args
+                .tokenizer
+                .as_ref()
+                .ok_or("--shards needs --tokenizer (the discrete video tokenizer)")?;
+            let tokenizer =
+                cosmos_ar::tokenizer::load_discrete_video_tokenizer(tokenizer_path, device)?;
+            let k = tokenizer.temporal_compression();
+            let s = tokenizer.spatial_compression();
+            let shard_options = ShardOptions {
+                frames: 1 + (t - 1) * k,
+                size: ((w * s) as u32, (h * s) as u32),
+                stride: args.stride,
+                action_field: actions.then(|| args.action_field.clone()),
+                ..ShardOptions::default()
+            };
+            let cache = args
+                .cache
+                .clone()
+                .unwrap_or_else(|| args.out.join("token-cache"));
+            let mut embed = |_: &str| -> cosmos_posttrain::Result<Vec<f32>> {
+                Ok(context.as_ref().map(|(v, _)| v.clone()).unwrap_or_default())
+            };
+            let text = context
+                .as_ref()
+                .map(|(_, shape)| (&mut embed as &mut _, *shape));
+            let set = encode_token_shards(
+                &shards,
+                &tokenizer,
+                device,
+                &shard_options,
+                Some(&cache),
+                text,
+                &mut |line| eprintln!("{line}"),
+            )?;
+            set.save(&args.out.join("tokens.safetensors"))?;
+            set
+        }
+        (None, None) => return Err("give --shards (with --tokenizer) or --tokens".into()),
+    };
+    if actions && set.action_dim.is_none() {
+        return Err("--condition action, but the token set carries no actions".into());
+    }
+    // The set may carry actions the run does not use.
+    let set = if actions {
+        set
+    } else {
+        let mut plain = set;
+        plain.action_dim = None;
+        plain.samples.iter_mut().for_each(|s| s.actions = None);
+        plain
+    };
+    if config.insert_cross_attn && set.context_shape.is_none() {
+        return Err("this model has cross-attention, but the token set carries no text embeddings (build it with --prompt-embeddings)".into());
+    }
+    eprintln!(
+        "data: {} sequences over the grid {:?}, actions {:?}, text {:?}",
+        set.len(),
+        set.latent_shape,
+        set.action_dim,
+        set.context_shape
+    );
+
+    // Model: the transformer + a zero-initialised action projection (+ LoRA).
+    let mut model = ConditionedAr::new(base, set.action_dim)?;
+    let lora_config = args.lora.map(|rank| LoraConfig {
+        alpha: args.lora_alpha.unwrap_or(rank as f64),
+        ..LoraConfig::new(rank)
+    });
+    if let Some(l) = &lora_config {
+        model = apply_lora(model, l)?;
+        eprintln!(
+            "LoRA rank {}: {} adapter parameters",
+            l.rank,
+            adapter_params(&model)
+        );
+    }
+    let options = ArTrainOptions {
+        steps: args.steps,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        warmup_steps: args.warmup,
+        seed: args.seed,
+        condition_frames: args.condition_frames,
+        checkpoint_every: Some(args.every.max(1)),
+        out_dir: Some(args.out.clone()),
+        max_seconds: args.minutes.map(|m| m * 60.0),
+        ..ArTrainOptions::default()
+    };
+    let mut trainer = ArTrainer::new(model, options)?;
+    let checkpoint = args.out.join(AR_CHECKPOINT_FILE);
+    if args.resume {
+        trainer.resume(&checkpoint)?;
+        eprintln!(
+            "resumed from {} at step {}",
+            checkpoint.display(),
+            trainer.step
+        );
+    }
+    let progress = bar(args.steps)?;
+    progress.set_position(trainer.step as u64);
+    let every = args.log_every.max(1);
+    let summary = trainer.run(&set, &mut |p| {
+        progress.set_position(p.step as u64);
+        progress.set_message(format!("loss {:.4}", p.loss));
+        if p.step % every == 0 {
+            progress.println(format!(
+                "step {}/{} loss {:.5} lr {:.2e} |g| {:.3} {:.0}s",
+                p.step, p.steps, p.loss, p.learning_rate, p.grad_norm, p.elapsed
+            ));
+        }
+    })?;
+    progress.finish_and_clear();
+
+    // Export: the transformer in the reference format (LoRA merged), the action projection,
+    // the settings.
+    let model = trainer.into_model();
+    let model = if lora_config.is_some() {
+        merge_lora(model)
+    } else {
+        model
+    };
+    let exported = export_checkpoint(&model.model, &args.out.join("model"), DType::F32)?;
+    if let Some(projection) = &model.action_projection {
+        write_safetensors(
+            &args.out.join("action_projection.safetensors"),
+            &module_tensors(projection, ""),
+            Default::default(),
+            DType::F32,
+        )?;
+    }
+    ArRunInfo {
+        action_dim_per_latent_frame: model.action_dim(),
+        latent_shape: set.latent_shape,
+        condition_latent_frames: args.condition_frames,
+        lora: lora_config,
+        steps: summary.steps,
+        final_loss: summary.final_loss,
+    }
+    .save(&args.out.join("posttrain.json"))?;
+    println!(
+        "trained {} steps in {:.0} s, loss {:.4} → {:.4}; wrote {} (cosmos generate-ar --model {} --checkpoint {})",
+        summary.steps,
+        summary.seconds,
+        summary.first_loss,
+        summary.final_loss,
+        args.out.display(),
+        args.out.join("model").join("config.json").display(),
+        exported.display()
+    );
     Ok(())
 }

@@ -56,6 +56,8 @@ fn main() {
         max_seconds: None,
         resume: false,
         checkpoint_dir: Some(std::env::temp_dir().join("cosmos-world-model-training")),
+        init_from: None,
+        action_map: true,
     };
     let mut random_tokenizer = false;
     let mut eval_episodes = 32usize;
@@ -78,6 +80,8 @@ fn main() {
             "--cache" => options.cache = Some(parse(&flag, args.next())),
             "--out" => options.out_dir = parse(&flag, args.next()),
             "--resume" => options.resume = true,
+            "--init" => options.init_from = Some(parse(&flag, args.next())),
+            "--no-action-map" => options.action_map = false,
             "--checkpoints" => options.checkpoint_dir = Some(parse(&flag, args.next())),
             "--random-tokenizer" => random_tokenizer = true,
             "--eval" => eval_episodes = parse(&flag, args.next()),
@@ -86,7 +90,7 @@ fn main() {
             "--help" | "-h" => {
                 println!(
                     "train_world_model [--episodes N] [--steps N] [--batch N] [--lr X] [--warmup N] \
-                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--minutes X] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] \
+                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--minutes X] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] \
                      [--random-tokenizer] [--eval N] [--eval-only] [--sampler-steps N]"
                 );
                 return;

@@ -111,6 +111,10 @@ pub struct FrameInputs {
     pub camera: Option<Tensor<3>>,
     /// View (camera) index per sample `[batch]`.
     pub view: Option<Tensor<1, Int>>,
+    /// A spatial action map `[batch, channels, T, H, W]` at the latent's resolution: the action
+    /// drawn where it acts in the frame (e.g. the impulse of a push, splatted at the pushed
+    /// object). Each token gets the embedding of its own patch of the map.
+    pub action_map: Option<Tensor<5>>,
 }
 
 /// Configuration of a [`FrameConditioner`].
@@ -137,6 +141,9 @@ pub struct FrameConditionerConfig {
     /// Also feed actions to the cross-attention as tokens: `(latent frames, text_embed_dim)`.
     #[config(default = "None")]
     pub action_tokens: Option<(usize, usize)>,
+    /// Spatial action map conditioning: `(channels, DiT patch size [t, h, w])`; none when `None`.
+    #[config(default = "None")]
+    pub action_map: Option<(usize, [usize; 3])>,
 }
 
 /// Action, camera and view conditioners summed into one per-frame embedding.
@@ -153,6 +160,11 @@ pub struct FrameConditioner {
     /// context. Lets every video token look up the action that concerns it (e.g. the push of
     /// the ball it shows) instead of decoding it from a vector added to all tokens alike.
     pub action_tokens: Option<VectorEncoder>,
+    /// Optional spatial action map encoder: each DiT patch of the map (`channels·p_t·p_h·p_w`
+    /// values) → one embedding added to that patch's token. Its output projection starts at
+    /// zero whatever `zero_init` says, so it can be added to a trained world model without
+    /// changing its function.
+    pub action_map: Option<VectorEncoder>,
     /// Width of the embeddings.
     pub hidden: usize,
 }
@@ -205,6 +217,22 @@ impl FrameConditionerConfig {
                 }
                 _ => None,
             },
+            action_map: match self.action_map {
+                Some((channels, [pt, ph, pw])) => {
+                    if channels == 0 || pt * ph * pw == 0 {
+                        return Err(Error::Config(
+                            "an action map needs at least one channel and a non-zero patch size"
+                                .into(),
+                        ));
+                    }
+                    Some(
+                        VectorEncoderConfig::new(channels * pt * ph * pw, self.hidden)
+                            .with_inner(self.inner)
+                            .init(device),
+                    )
+                }
+                None => None,
+            },
             hidden: self.hidden,
         })
     }
@@ -213,18 +241,25 @@ impl FrameConditionerConfig {
 impl FrameConditioner {
     /// Whether no conditioner is present.
     pub fn is_empty(&self) -> bool {
-        self.action.is_none() && self.camera.is_none() && self.view.is_none()
+        self.action.is_none()
+            && self.camera.is_none()
+            && self.view.is_none()
+            && self.action_map.is_none()
     }
 
-    /// The summed embedding `[batch, frames, hidden]`, or `None` when there is nothing to add.
-    /// Every input the conditioner was built for must be given with the right shape, and no
-    /// other.
+    /// The summed embedding, or `None` when there is nothing to add: `[batch, T, hidden]` (one
+    /// row per latent token frame of the token `grid` `[T, H, W]`), or `[batch, T·H·W, hidden]`
+    /// (one row per token, time-major) when an action map is conditioned. `patch` is the DiT's
+    /// patch size. Every input the conditioner was built for must be given with the right
+    /// shape, and no other.
     pub fn forward(
         &self,
         inputs: &FrameInputs,
         batch: usize,
-        frames: usize,
+        grid: [usize; 3],
+        patch: [usize; 3],
     ) -> crate::Result<Option<Tensor<3>>> {
+        let frames = grid[0];
         let mut sum: Option<Tensor<3>> = None;
         let mut add = |e: Tensor<3>| {
             sum = Some(match sum.take() {
@@ -294,8 +329,66 @@ impl FrameConditioner {
             }
             (None, None) => {}
         }
-        Ok(sum)
+        let map = match (&self.action_map, &inputs.action_map) {
+            (Some(encoder), Some(map)) => Some(encoder.forward(patch_rows(
+                map.clone(),
+                encoder.input_dim(),
+                batch,
+                grid,
+                patch,
+            )?)),
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "the conditioner expects an action map but none was given".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "an action map was given but the network has no action-map conditioner".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+        Ok(match (sum, map) {
+            (frame, None) => frame,
+            (None, Some(tokens)) => Some(tokens),
+            (Some(frame), Some(tokens)) => {
+                let [t, h, w] = grid;
+                let frame = frame
+                    .unsqueeze_dim::<4>(2)
+                    .expand([batch, t, h * w, self.hidden])
+                    .reshape([batch, t * h * w, self.hidden]);
+                Some(frame + tokens)
+            }
+        })
     }
+}
+
+/// `map: [batch, channels, T·p_t, H·p_h, W·p_w]` → one row of `channels·p_t·p_h·p_w` values per
+/// token: `[batch, T·H·W, width]`, time-major like the DiT's patch embedding.
+fn patch_rows(
+    map: Tensor<5>,
+    width: usize,
+    batch: usize,
+    grid: [usize; 3],
+    patch: [usize; 3],
+) -> crate::Result<Tensor<3>> {
+    let [t, h, w] = grid;
+    let [pt, ph, pw] = patch;
+    let dims = map.dims();
+    let channels = width / (pt * ph * pw).max(1);
+    let want = [batch, channels, t * pt, h * ph, w * pw];
+    if dims != want {
+        return Err(Error::Shape {
+            what: "action map".into(),
+            expected: format!("{want:?} (batch, channels, latent T, H, W)"),
+            found: format!("{dims:?}"),
+        });
+    }
+    Ok(map
+        .reshape([batch, channels, t, pt, h, ph, w, pw])
+        .permute([0, 2, 4, 6, 1, 3, 5, 7])
+        .reshape([batch, t * h * w, width]))
 }
 
 /// Helper for `i64` scalars across burn versions.
@@ -350,7 +443,8 @@ impl ConditionedDit {
     ) -> crate::Result<Tensor<5>> {
         let [b, _, _, _, _] = x.dims();
         let frames = positions.grid[0];
-        let embedding = self.conditioner.forward(inputs, b, frames)?;
+        let patch = self.dit.config.patch_size;
+        let embedding = self.conditioner.forward(inputs, b, positions.grid, patch)?;
         let context = match (&self.conditioner.action_tokens, &inputs.actions) {
             (Some(encoder), Some(actions)) => {
                 let device = actions.device();

@@ -38,6 +38,8 @@ pub struct LatentSample {
     pub view: Option<usize>,
     /// Text embeddings `[tokens, text_dim]`.
     pub context: Option<Vec<f32>>,
+    /// A spatial action map `[channels, T, H, W]` at the latent's resolution.
+    pub action_map: Option<Vec<f32>>,
 }
 
 /// A set of latents with their conditioning, all of one shape.
@@ -53,6 +55,8 @@ pub struct LatentSet {
     pub views: Option<usize>,
     /// Text embedding shape `[tokens, text_dim]`, when the samples carry text.
     pub context_shape: Option<[usize; 2]>,
+    /// Channels of the spatial action maps, when the samples carry them.
+    pub action_map_channels: Option<usize>,
     /// The samples.
     pub samples: Vec<LatentSample>,
 }
@@ -148,8 +152,17 @@ impl LatentSet {
         for (what, values, dim) in [
             ("actions", &sample.actions, &mut self.action_dim),
             ("camera poses", &sample.camera, &mut self.camera_dim),
+            (
+                "action map",
+                &sample.action_map,
+                &mut self.action_map_channels,
+            ),
         ] {
-            match (values, *dim) {
+            // Per latent frame: `t` rows of `dim`; an action map is `channels` planes of
+            // `t·h·w`, so its "rows" are `t` and its width `channels·h·w`.
+            let unit = if what == "action map" { h * w } else { 1 };
+            let dim_now = dim.map(|d| d * unit);
+            match (values, dim_now) {
                 (Some(v), Some(d)) if v.len() != t * d => {
                     return Err(shape_err(
                         what,
@@ -158,14 +171,14 @@ impl LatentSet {
                     ));
                 }
                 (Some(v), None) if first => {
-                    if v.is_empty() || v.len() % t != 0 {
+                    if v.is_empty() || v.len() % (t * unit) != 0 {
                         return Err(shape_err(
                             what,
-                            format!("a multiple of {t} latent frames"),
+                            format!("a multiple of {t} latent frames × {unit}"),
                             format!("{} values", v.len()),
                         ));
                     }
-                    *dim = Some(v.len() / t);
+                    *dim = Some(v.len() / (t * unit));
                 }
                 (None, None) | (Some(_), Some(_)) => {}
                 _ => {
@@ -256,6 +269,19 @@ impl LatentSet {
         };
         let actions = stack(self.action_dim, &|s| s.actions.as_ref())?;
         let camera = stack(self.camera_dim, &|s| s.camera.as_ref())?;
+        let action_map = match self.action_map_channels {
+            Some(k) => {
+                let mut v = Vec::with_capacity(b * k * t * h * w);
+                for &i in indices {
+                    v.extend_from_slice(pick(i)?.action_map.as_ref().expect("checked when added"));
+                }
+                Some(Tensor::<5>::from_data(
+                    TensorData::new(v, [b, k, t, h, w]),
+                    device,
+                ))
+            }
+            None => None,
+        };
         let view = match self.views {
             Some(_) => {
                 let mut v = Vec::with_capacity(b);
@@ -285,6 +311,7 @@ impl LatentSet {
                 actions,
                 camera,
                 view,
+                action_map,
             },
             context,
         })
@@ -306,12 +333,13 @@ impl LatentSet {
             camera_dim: self.camera_dim,
             views: self.views,
             context_shape: self.context_shape,
+            action_map_channels: self.action_map_channels,
             samples: Vec::new(),
         }
     }
 
     /// Writes the set to one safetensors file (`latent [N, C, T, H, W]`, `actions [N, T, A]`,
-    /// `camera [N, T, P]`, `view [N]`, `context [N, tokens, dim]`).
+    /// `camera [N, T, P]`, `view [N]`, `context [N, tokens, dim]`, `action_map [N, K, T, H, W]`).
     pub fn save(&self, path: &Path) -> Result<()> {
         let n = self.len();
         let [c, t, h, w] = self.shape;
@@ -333,6 +361,15 @@ impl LatentSet {
             tensors.insert(
                 "camera".into(),
                 TensorData::new(cat(&|s| s.camera.clone().unwrap_or_default()), [n, t, d]),
+            );
+        }
+        if let Some(k) = self.action_map_channels {
+            tensors.insert(
+                "action_map".into(),
+                TensorData::new(
+                    cat(&|s| s.action_map.clone().unwrap_or_default()),
+                    [n, k, t, h, w],
+                ),
             );
         }
         if self.views.is_some() {
@@ -399,6 +436,7 @@ impl LatentSet {
         let camera = rows("camera")?;
         let view = rows("view")?;
         let context = rows("context")?;
+        let action_map = rows("action_map")?;
         let mut set = LatentSet::new([c, t, h, w]);
         set.context_shape = tensors
             .get("context")
@@ -413,6 +451,7 @@ impl LatentSet {
                 camera: slice(&camera),
                 view: view.as_ref().map(|(_, v)| v[i] as usize),
                 context: slice(&context),
+                action_map: slice(&action_map),
             })?;
         }
         if let Some(v) = meta.get("views").and_then(|v| v.parse().ok()) {
@@ -804,6 +843,7 @@ fn encode_shard(
             camera,
             view,
             context,
+            action_map: None,
         })?;
     }
     let _ = std::fs::remove_file(&scratch);

@@ -71,6 +71,10 @@ pub struct WorldModelConfig {
     /// Whether actions also enter the cross-attention as tokens.
     #[serde(default)]
     pub action_tokens: bool,
+    /// Whether each push is also drawn as a spatial action map at the pushed ball
+    /// ([`push_map`]), so that every token sees the impulse that acts where it is.
+    #[serde(default)]
+    pub action_map: bool,
 }
 
 impl WorldModelConfig {
@@ -105,6 +109,7 @@ impl WorldModelConfig {
             fps: Some(8.0),
             sigma_max: 40.0,
             action_tokens: true,
+            action_map: true,
         }
     }
 
@@ -120,6 +125,10 @@ impl WorldModelConfig {
                 1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT,
                 self.dit.text_embed_dim,
             )))
+            .with_action_map(
+                self.action_map
+                    .then_some((PUSH_MAP_CHANNELS, self.dit.patch_size)),
+            )
             .init(device)?;
         ConditionedDit::new(dit, conditioner)
     }
@@ -146,6 +155,92 @@ pub fn latent_frame_actions(
     shifted.push(vec![0.0; dim]);
     shifted.extend(actions[..needed].iter().cloned());
     group_frame_vectors(&shifted, dim, FRAMES_PER_LATENT)
+}
+
+/// Channels of a [`push_map`]: the impulse's x and y (in units of the world's push strength).
+pub const PUSH_MAP_CHANNELS: usize = 2;
+
+/// Width (standard deviation, in latent cells) of the blob a push is drawn as.
+const PUSH_MAP_SIGMA: f32 = 1.0;
+
+/// The pushes of `actions` drawn where they act: `[2, latent_frames, h, w]` row-major at the
+/// latent's resolution (`h × w` cells over the `size × size` frame).
+///
+/// Action `t` (between frames `t` and `t + 1`, vectors as [`Action::to_vector`]) lands in the
+/// latent frame that holds frame `t + 1`, as a Gaussian blob (σ = 1 cell) of value
+/// `impulse / push` centred on the pushed ball. The ball is located with
+/// [`ball_positions`](crate::metrics::ball_positions) in the context frames only — what the
+/// model is given — at frame `t` for a push inside the context, and extrapolated from its last
+/// two context positions for a later push. A ball that cannot be found is left out of the map
+/// (its push still reaches the model through the action vectors).
+pub fn push_map(
+    context: ArrayView4<u8>,
+    actions: &[Vec<f32>],
+    world: &WorldConfig,
+    latent_frames: usize,
+    [h, w]: [usize; 2],
+) -> Vec<f32> {
+    let mut map = vec![0.0f32; PUSH_MAP_CHANNELS * latent_frames * h * w];
+    let n = world.balls;
+    let frames = context.shape()[0];
+    let mut cache: HashMap<usize, Vec<Option<[f32; 2]>>> = HashMap::new();
+    let mut locate = |frame: usize, ball: usize| -> Option<[f32; 2]> {
+        cache
+            .entry(frame)
+            .or_insert_with(|| {
+                crate::metrics::ball_positions(context.index_axis(ndarray::Axis(0), frame), world)
+            })
+            .get(ball)
+            .copied()
+            .flatten()
+    };
+    let push = world.push.abs().max(1e-6);
+    for (t, a) in actions.iter().enumerate() {
+        if a.len() != n + 2 || (a[n] == 0.0 && a[n + 1] == 0.0) {
+            continue;
+        }
+        let Some(ball) = (0..n).find(|&i| a[i] > 0.5) else {
+            continue;
+        };
+        let latent = (t + FRAMES_PER_LATENT) / FRAMES_PER_LATENT;
+        if latent >= latent_frames || frames == 0 {
+            continue;
+        }
+        let position = if t < frames {
+            locate(t, ball)
+        } else {
+            let last = frames - 1;
+            match (
+                locate(last, ball),
+                last.checked_sub(1).and_then(|p| locate(p, ball)),
+            ) {
+                (Some(p), Some(q)) => {
+                    let k = (t - last) as f32;
+                    Some([p[0] + k * (p[0] - q[0]), p[1] + k * (p[1] - q[1])])
+                }
+                (p, _) => p,
+            }
+        };
+        let Some([x, y]) = position else {
+            continue;
+        };
+        let (cell_w, cell_h) = (world.size as f32 / w as f32, world.size as f32 / h as f32);
+        let (u, v) = (x / cell_w - 0.5, y / cell_h - 0.5);
+        let value = [a[n] / push, a[n + 1] / push];
+        for row in 0..h {
+            for col in 0..w {
+                let d2 = (col as f32 - u).powi(2) + (row as f32 - v).powi(2);
+                let g = (-d2 / (2.0 * PUSH_MAP_SIGMA * PUSH_MAP_SIGMA)).exp();
+                if g < 1e-4 {
+                    continue;
+                }
+                for (c, val) in value.iter().enumerate() {
+                    map[((c * latent_frames + latent) * h + row) * w + col] += g * val;
+                }
+            }
+        }
+    }
+    map
 }
 
 /// The action-conditioned world model: tokenizer + conditioned DiT.
@@ -270,11 +365,19 @@ impl WorldModel {
         );
         let rows = latent_frame_actions(actions, self.config.action_dim, latent_frames)?;
         let width = FRAMES_PER_LATENT * self.config.action_dim;
+        let action_map = self.config.action_map.then(|| {
+            let map = push_map(context, actions, &self.config.world, latent_frames, [h, w]);
+            Tensor::from_data(
+                TensorData::new(map, [1, PUSH_MAP_CHANNELS, latent_frames, h, w]),
+                &self.device,
+            )
+        });
         let inputs = FrameInputs {
             actions: Some(Tensor::from_data(
                 TensorData::new(rows, [1, latent_frames, width]),
                 &self.device,
             )),
+            action_map,
             ..FrameInputs::default()
         };
         let sample = sample_latent(&self.model, &self.config, latent, inputs, seed, steps)?;
@@ -403,6 +506,13 @@ pub struct WorldModelTrainOptions {
     /// Where the training checkpoint (weights, Adam moments, step) goes; `out_dir/training`
     /// when `None` (keep it out of a folder that is shipped).
     pub checkpoint_dir: Option<PathBuf>,
+    /// Start from a trained world model (a folder written by [`WorldModel::save`]) instead of
+    /// random weights. Conditioning the given model lacks (e.g. the spatial action map) is
+    /// added with zero-initialised output projections, so training starts from that model's
+    /// exact function; its latent normalisation is kept.
+    pub init_from: Option<PathBuf>,
+    /// Draw pushes as spatial action maps too ([`WorldModelConfig::action_map`]).
+    pub action_map: bool,
 }
 
 /// The actions of training episode `seed`: the world's random pushes while the context is
@@ -472,17 +582,48 @@ pub fn encode_episodes(
             let vectors: Vec<Vec<f32>> =
                 e.actions.iter().map(|a| a.to_vector(world.balls)).collect();
             let actions = latent_frame_actions(&vectors, dim, latent_frames)?;
+            let map = push_map(
+                e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+                &vectors,
+                world,
+                latent_frames,
+                [h, w],
+            );
             set.push(LatentSample {
                 latent: values[i * per..(i + 1) * per].to_vec(),
                 actions: Some(actions),
                 camera: None,
                 view: None,
                 context: None,
+                action_map: Some(map),
             })?;
         }
         progress((done + 1) * 16);
     }
     set.ok_or_else(|| Error::Config("no episodes to encode".into()))
+}
+
+/// Adds the [`push_map`]s of training episodes `TRAIN_SEEDS.start ..` (in order) to a set
+/// encoded without them.
+fn attach_push_maps(set: &mut LatentSet, world: &WorldConfig) -> Result<()> {
+    let [_, t, h, w] = set.shape;
+    let mut samples = std::mem::take(&mut set.samples);
+    set.action_map_channels = None;
+    for (i, mut sample) in samples.drain(..).enumerate() {
+        let seed = TRAIN_SEEDS.start + i as u64;
+        let actions = training_actions(world, seed);
+        let e = episode_with_actions(world, seed, &actions);
+        let vectors: Vec<Vec<f32>> = e.actions.iter().map(|a| a.to_vector(world.balls)).collect();
+        sample.action_map = Some(push_map(
+            e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+            &vectors,
+            world,
+            t,
+            [h, w],
+        ));
+        set.push(sample)?;
+    }
+    Ok(())
 }
 
 /// Trains the world model on the world tokenizer's latents: encodes (or reads the cached)
@@ -544,15 +685,59 @@ pub fn train_world_model(
             set
         }
     };
+    // Caches written before push maps existed: the maps come from the episodes' own frames.
+    if set.action_map_channels.is_none() {
+        attach_push_maps(&mut set, &options.world)?;
+    }
+    if !options.action_map {
+        set.action_map_channels = None;
+        for s in &mut set.samples {
+            s.action_map = None;
+        }
+    }
     let mut config = WorldModelConfig::small(options.world.clone());
-    config.normalization = LatentNormalization::fit(&set);
+    config.action_map = options.action_map;
+    let start_from = match &options.init_from {
+        Some(dir) => {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let base: WorldModelConfig =
+                serde_json::from_str(&text).map_err(|e| Error::Format {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let path = dir.join("model.safetensors");
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let (tensors, _) = read_safetensors(&bytes, &path.display().to_string())?;
+            config.normalization = base.normalization;
+            config.action_tokens = base.action_tokens;
+            log(&format!(
+                "starting from {} ({} tensors)",
+                dir.display(),
+                tensors.len()
+            ));
+            Some(tensors)
+        }
+        None => {
+            config.normalization = LatentNormalization::fit(&set);
+            None
+        }
+    };
     set.normalize(config.normalization);
     log(&format!(
         "normalisation: mean {:.4}, scale {:.4}",
         config.normalization.mean, config.normalization.scale
     ));
     device.seed(options.train.seed);
-    let model = config.init(device)?;
+    let mut model = config.init(device)?;
+    if let Some(tensors) = start_from {
+        // New conditioning keeps its (zero-output) initialisation; everything else is loaded.
+        let mut all = module_tensors(&model, "");
+        for (k, v) in tensors {
+            all.insert(k, v);
+        }
+        model = load_module_tensors(model, &all, "initial world model")?;
+    }
     let mut train = options.train.clone();
     train.condition_frames = CONDITION_LATENT_FRAMES;
     train.fps = config.fps;
@@ -754,4 +939,83 @@ pub fn action_response(
         true_left_x,
         true_right_x,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::Direction;
+
+    /// Cell of the largest |value| in `channel` of latent frame `frame`, and that value.
+    fn peak(map: &[f32], channel: usize, frame: usize) -> ((usize, usize), f32) {
+        let plane = &map[(channel * 5 + frame) * 256..(channel * 5 + frame + 1) * 256];
+        let (i, v) = plane
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .unwrap();
+        ((i / 16, i % 16), *v)
+    }
+
+    #[test]
+    fn a_push_is_drawn_at_the_pushed_ball_in_the_latent_frame_it_acts_on() {
+        let world = WorldConfig::default();
+        let mut actions = vec![Action::none(); CLIP_FRAMES];
+        actions[CONTEXT_FRAMES - 1] = Action::push(1, Direction::Right, world.push);
+        actions[9] = Action::push(0, Direction::Up, world.push);
+        let e = episode_with_actions(&world, VALIDATION_SEEDS_FOR_TEST, &actions);
+        let vectors: Vec<Vec<f32>> = actions[..CLIP_FRAMES - 1]
+            .iter()
+            .map(|a| a.to_vector(world.balls))
+            .collect();
+        let map = push_map(
+            e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+            &vectors,
+            &world,
+            5,
+            [16, 16],
+        );
+        assert_eq!(map.len(), 2 * 5 * 256);
+        // Action 4 produces frame 5, in latent frame 2: +x at ball 1's cell in frame 4.
+        let ((row, col), v) = peak(&map, 0, 2);
+        let [x, y] = e.positions[CONTEXT_FRAMES - 1][1];
+        assert!(v > 0.5, "peak {v}");
+        assert!(
+            (col as f32 - (x / 4.0 - 0.5)).abs() <= 1.0,
+            "col {col} vs x {x}"
+        );
+        assert!(
+            (row as f32 - (y / 4.0 - 0.5)).abs() <= 1.0,
+            "row {row} vs y {y}"
+        );
+        assert!(
+            peak(&map, 1, 2).1.abs() < 1e-6,
+            "a horizontal push has no y part"
+        );
+        // Action 9 produces frame 10, in latent frame 3: −y near ball 0, extrapolated from
+        // its last two context positions.
+        let (_, v) = peak(&map, 1, 3);
+        assert!(v < -0.5, "up is −y: {v}");
+        for frame in [0, 1, 4] {
+            for c in 0..2 {
+                assert_eq!(
+                    peak(&map, c, frame).1,
+                    0.0,
+                    "nothing in latent frame {frame}"
+                );
+            }
+        }
+        // No pushes, no map.
+        let none = vec![Action::none().to_vector(world.balls); CLIP_FRAMES - 1];
+        let empty = push_map(
+            e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+            &none,
+            &world,
+            5,
+            [16, 16],
+        );
+        assert!(empty.iter().all(|&v| v == 0.0));
+    }
+
+    const VALIDATION_SEEDS_FOR_TEST: u64 = crate::world::VALIDATION_SEEDS.start + 3;
 }

@@ -80,6 +80,7 @@ fn tiny_set(n: usize, action_dim: usize) -> LatentSet {
             camera: None,
             view: None,
             context: None,
+            action_map: None,
         })
         .unwrap();
     }
@@ -150,6 +151,7 @@ fn zero_initialised_conditioners_leave_the_pretrained_outputs_unchanged() {
         .with_action_dim(Some(5))
         .with_camera_dim(Some(12))
         .with_views(Some(3))
+        .with_action_map(Some((2, [1, 2, 2])))
         .init(&device)
         .unwrap();
     let model = ConditionedDit::new(dit, conditioner).unwrap();
@@ -165,6 +167,11 @@ fn zero_initialised_conditioners_leave_the_pretrained_outputs_unchanged() {
             &device,
         )),
         view: Some(Tensor::<1, Int>::from_ints([0, 2], &device)),
+        action_map: Some(Tensor::random(
+            [2, 2, 3, 4, 4],
+            Distribution::Normal(0.0, 2.0),
+            &device,
+        )),
     };
     let conditioned = values(
         model
@@ -191,19 +198,47 @@ fn zero_initialised_conditioners_leave_the_pretrained_outputs_unchanged() {
         Distribution::Normal(0.0, 0.5),
         &device,
     ));
-    let changed = values(
-        model
-            .forward(
-                i.x,
-                i.t,
-                i.context,
-                &i.conditioning,
-                &positions,
-                &frame_inputs,
-            )
-            .unwrap(),
-    );
+    let run = |model: &ConditionedDit, frame_inputs: &FrameInputs| {
+        values(
+            model
+                .forward(
+                    i.x.clone(),
+                    i.t.clone(),
+                    i.context.clone(),
+                    &i.conditioning,
+                    &positions,
+                    frame_inputs,
+                )
+                .unwrap(),
+        )
+    };
+    let changed = run(&model, &frame_inputs);
     assert!(max_diff(&base, &changed) > 1e-3);
+
+    // The spatial action map hook is live too: with a non-zero projection (and no biases), an
+    // all-zero map adds nothing and a random one changes the outputs.
+    let map = model.conditioner.action_map.as_mut().unwrap();
+    map.output.weight = Param::from_tensor(Tensor::random(
+        [32, 32],
+        Distribution::Normal(0.0, 0.5),
+        &device,
+    ));
+    map.output.bias = None;
+    map.input.bias = None;
+    let zero_map = FrameInputs {
+        action_map: Some(Tensor::zeros([2, 2, 3, 4, 4], &device)),
+        ..frame_inputs.clone()
+    };
+    let with_zero_map = run(&model, &zero_map);
+    assert!(
+        max_diff(&changed, &with_zero_map) < 1e-6,
+        "a zero map (no bias) adds nothing"
+    );
+    let with_map = run(&model, &frame_inputs);
+    assert!(
+        max_diff(&with_zero_map, &with_map) > 1e-3,
+        "the map is live"
+    );
 }
 
 #[test]
@@ -239,8 +274,41 @@ fn bad_conditioning_inputs_are_typed_errors() {
         actions: Some(Tensor::zeros([2, 3, 5], &device)),
         camera: Some(Tensor::zeros([2, 3, 5], &device)),
         view: None,
+        action_map: None,
     };
     assert!(matches!(run(camera), Err(Error::Config(_))));
+    // An action map the network has no conditioner for, and one of the wrong size.
+    let map = FrameInputs {
+        actions: Some(Tensor::zeros([2, 3, 5], &device)),
+        action_map: Some(Tensor::zeros([2, 2, 3, 4, 4], &device)),
+        ..FrameInputs::default()
+    };
+    assert!(matches!(run(map), Err(Error::Config(_))));
+    let with_map = ConditionedDit::new(
+        tiny_dit(&device),
+        FrameConditionerConfig::new(32)
+            .with_action_map(Some((2, [1, 2, 2])))
+            .init(&device)
+            .unwrap(),
+    )
+    .unwrap();
+    let err = with_map
+        .forward(
+            i.x.clone(),
+            i.t.clone(),
+            i.context.clone(),
+            &i.conditioning,
+            &positions,
+            &FrameInputs {
+                action_map: Some(Tensor::zeros([2, 2, 3, 8, 8], &device)),
+                ..FrameInputs::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Shape { .. }) && err.to_string().contains("action map"),
+        "{err}"
+    );
     // The DiT's own hook checks its shape too.
     let err = model
         .dit
@@ -428,6 +496,7 @@ fn checkpoints_of_another_model_and_nan_losses_are_refused() {
             camera: None,
             view: None,
             context: None,
+            action_map: None,
         })
         .unwrap_err();
     assert!(matches!(err, Error::Shape { .. }));
