@@ -13,7 +13,9 @@
 //! (latent cache), `--out DIR`, `--checkpoints DIR` (training checkpoint; default under the
 //! temporary folder), `--resume`, `--random-tokenizer` (a random world tokenizer, for
 //! trying the loop before the real one exists), `--eval N` (held-out episodes), `--eval-only`,
-//! `--sampler-steps N`.
+//! `--sampler-steps N`, `--init DIR` (start from a trained world model: its weights, with any
+//! conditioning it lacks, such as the action map, zero-initialised), `--no-action-map` (no
+//! spatial push map).
 
 use std::path::PathBuf;
 use std::time::Instant;
