@@ -21,8 +21,8 @@ use cosmos_posttrain::conditioning::{ConditionKind, ConditionedDit, FrameConditi
 use cosmos_posttrain::data::{ClipEncoder, LatentNormalization, ShardOptions, encode_shards};
 use cosmos_posttrain::lora::{self, LoraConfig};
 use cosmos_posttrain::trainer::{
-    CHECKPOINT_FILE, RunInfo, TrainOptions, Trainer, export_diffusers, module_tensors,
-    write_safetensors,
+    CHECKPOINT_FILE, RunInfo, TrainOptions, TrainProgress, Trainer, export_diffusers,
+    module_tensors, write_safetensors,
 };
 use cosmos_posttrain::world::{VALIDATION_SEEDS, WorldConfig};
 use cosmos_posttrain::world_model::{
@@ -219,6 +219,30 @@ pub fn run(args: &TrainArgs, device: &Device) -> Result<(), BoxError> {
         TrainCommand::WorldTokenizer(a) => train_tokenizer(a),
         TrainCommand::WorldModel(a) => train_world(a, device),
     }
+}
+
+/// The progress bar of a training run that starts at step `start`, and the callback that moves
+/// it (and prints a log line every `log_every` steps).
+fn step_progress(
+    steps: usize,
+    start: usize,
+    log_every: usize,
+) -> Result<(ProgressBar, impl FnMut(TrainProgress)), BoxError> {
+    let progress = bar(steps)?;
+    progress.set_position(start as u64);
+    let every = log_every.max(1);
+    let bar = progress.clone();
+    let report = move |p: TrainProgress| {
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("loss {:.4}", p.loss));
+        if p.step % every == 0 {
+            bar.println(format!(
+                "step {}/{} loss {:.5} lr {:.2e} |g| {:.3} {:.0}s",
+                p.step, p.steps, p.loss, p.learning_rate, p.grad_norm, p.elapsed
+            ));
+        }
+    };
+    Ok((progress, report))
 }
 
 fn bar(steps: usize) -> Result<ProgressBar, BoxError> {
@@ -441,19 +465,8 @@ fn train_dit(args: &DitArgs, device: &Device) -> Result<(), BoxError> {
             trainer.step
         );
     }
-    let progress = bar(args.steps)?;
-    progress.set_position(trainer.step as u64);
-    let every = args.log_every.max(1);
-    let summary = trainer.run(&set, &mut |p| {
-        progress.set_position(p.step as u64);
-        progress.set_message(format!("loss {:.4}", p.loss));
-        if p.step % every == 0 {
-            progress.println(format!(
-                "step {}/{} loss {:.5} lr {:.2e} |g| {:.3} {:.0}s",
-                p.step, p.steps, p.loss, p.learning_rate, p.grad_norm, p.elapsed
-            ));
-        }
-    })?;
+    let (progress, mut report) = step_progress(args.steps, trainer.step, args.log_every)?;
+    let summary = trainer.run(&set, &mut report)?;
     progress.finish_and_clear();
 
     // Export: the DiT in diffusers format (LoRA merged), the conditioners, the settings.
@@ -899,19 +912,8 @@ fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
             trainer.step
         );
     }
-    let progress = bar(args.steps)?;
-    progress.set_position(trainer.step as u64);
-    let every = args.log_every.max(1);
-    let summary = trainer.run(&set, &mut |p| {
-        progress.set_position(p.step as u64);
-        progress.set_message(format!("loss {:.4}", p.loss));
-        if p.step % every == 0 {
-            progress.println(format!(
-                "step {}/{} loss {:.5} lr {:.2e} |g| {:.3} {:.0}s",
-                p.step, p.steps, p.loss, p.learning_rate, p.grad_norm, p.elapsed
-            ));
-        }
-    })?;
+    let (progress, mut report) = step_progress(args.steps, trainer.step, args.log_every)?;
+    let summary = trainer.run(&set, &mut report)?;
     progress.finish_and_clear();
 
     // Export: the transformer in the reference format (LoRA merged), the action projection,

@@ -37,7 +37,7 @@ use crate::data::{ClipEncoder, LatentSet, ShardOptions, TextEmbedder, encode_sha
 use crate::lora::LoraConfig;
 use crate::trainer::{
     AdamHyper, AdamMoments, TrainOptions, TrainProgress, TrainSummary, adam_step, grad_norm,
-    load_module_tensors, module_tensors, read_safetensors, scalar, write_safetensors,
+    load_module_tensors, read_training_state, scalar, write_safetensors, write_training_state,
 };
 use crate::{Error, Result};
 
@@ -941,71 +941,34 @@ impl ArTrainer {
                 break;
             }
         }
-        let window = losses.len().clamp(1, 50);
-        let mean = |v: &[f64]| {
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        };
-        Ok(TrainSummary {
-            steps: self.step,
-            final_loss: mean(&losses[losses.len().saturating_sub(window)..]),
-            first_loss: mean(&losses[..window.min(losses.len())]),
-            seconds: start.elapsed().as_secs_f64(),
+        Ok(TrainSummary::from_losses(
+            self.step,
+            &losses,
+            start.elapsed().as_secs_f64(),
             checkpoint,
-        })
+        ))
     }
 
     /// Writes model, action projection, Adam moments and step to one safetensors file
     /// (atomically).
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let mut tensors = module_tensors(&self.model, "model.");
-        for (prefix, map) in [
-            ("adam.m.", &self.moments.first),
-            ("adam.v.", &self.moments.second),
-        ] {
-            for (k, t) in map {
-                tensors.insert(format!("{prefix}{k}"), t.clone().into_data());
-            }
-        }
-        let mut meta = HashMap::new();
-        meta.insert("step".to_string(), self.step.to_string());
-        meta.insert("adam_time".to_string(), self.moments.time.to_string());
-        meta.insert(
-            "options".to_string(),
-            serde_json::to_string(&self.options).unwrap_or_default(),
-        );
-        meta.insert(
-            "ar_config".to_string(),
-            serde_json::to_string(self.model.model.config()).unwrap_or_default(),
-        );
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        write_safetensors(path, &tensors, meta, DType::F32)
+        let config = serde_json::to_string(self.model.model.config()).unwrap_or_default();
+        write_training_state(
+            path,
+            &self.model,
+            &self.moments,
+            self.step,
+            &self.options,
+            [("ar_config", config)],
+        )
     }
 
     /// Restores model, action projection, Adam moments and step from a checkpoint written by
     /// [`save_checkpoint`](Self::save_checkpoint) for the same architecture (and LoRA setting).
     pub fn resume(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let source = path.display().to_string();
-        let (tensors, meta) = read_safetensors(&bytes, &source)?;
-        let number = |k: &str| -> Result<usize> {
-            meta.get(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::Format {
-                    path: source.clone(),
-                    reason: format!("no '{k}' in the checkpoint metadata"),
-                })
-        };
-        let step = number("step")?;
-        let time = number("adam_time")?;
-        if let Some(config) = meta.get("ar_config")
+        let state = read_training_state(path, &self.device)?;
+        if let Some(config) = state.meta.get("ar_config")
             && let Ok(config) = serde_json::from_str::<ArConfig>(config)
             && &config != self.model.model.config()
         {
@@ -1014,28 +977,9 @@ impl ArTrainer {
                 reason: "the checkpoint is of another AR model configuration".into(),
             });
         }
-        let inner = self.device.clone().inner();
-        let mut model_tensors = BTreeMap::new();
-        let mut moments = AdamMoments {
-            time,
-            ..AdamMoments::default()
-        };
-        for (k, v) in tensors {
-            if let Some(p) = k.strip_prefix("model.") {
-                model_tensors.insert(p.to_string(), v);
-            } else if let Some(p) = k.strip_prefix("adam.m.") {
-                moments
-                    .first
-                    .insert(p.to_string(), Tensor::<1>::from_data(v, &inner));
-            } else if let Some(p) = k.strip_prefix("adam.v.") {
-                moments
-                    .second
-                    .insert(p.to_string(), Tensor::<1>::from_data(v, &inner));
-            }
-        }
-        self.model = load_module_tensors(self.model.clone(), &model_tensors, &source)?;
-        self.moments = moments;
-        self.step = step;
+        self.model = load_module_tensors(self.model.clone(), &state.model, &source)?;
+        self.moments = state.moments;
+        self.step = state.step;
         Ok(())
     }
 

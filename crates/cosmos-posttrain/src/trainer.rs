@@ -176,6 +176,116 @@ pub struct TrainSummary {
     pub checkpoint: Option<PathBuf>,
 }
 
+impl TrainSummary {
+    /// The summary of a run from the losses of its steps (the means of the first and of the last
+    /// `min(50, steps)`; NaN for a run of no step).
+    pub fn from_losses(
+        steps: usize,
+        losses: &[f64],
+        seconds: f64,
+        checkpoint: Option<PathBuf>,
+    ) -> Self {
+        let window = losses.len().clamp(1, 50);
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        Self {
+            steps,
+            final_loss: mean(&losses[losses.len().saturating_sub(window)..]),
+            first_loss: mean(&losses[..window.min(losses.len())]),
+            seconds,
+            checkpoint,
+        }
+    }
+}
+
+/// A training checkpoint as read back: the model's tensors by parameter path, Adam's state, the
+/// step and the metadata the trainer stored.
+pub(crate) struct TrainingState {
+    pub model: BTreeMap<String, TensorData>,
+    pub moments: AdamMoments,
+    pub step: usize,
+    pub meta: HashMap<String, String>,
+}
+
+/// Writes a trainer's state to one safetensors file (atomically): `model.*` the module's
+/// parameters, `adam.m.*` / `adam.v.*` the moments; metadata `step`, `adam_time`, `options`
+/// (JSON) and `extra` (such as the architecture's configuration).
+pub(crate) fn write_training_state<M: Module, O: serde::Serialize>(
+    path: &Path,
+    model: &M,
+    moments: &AdamMoments,
+    step: usize,
+    options: &O,
+    extra: impl IntoIterator<Item = (&'static str, String)>,
+) -> Result<()> {
+    let mut tensors = module_tensors(model, "model.");
+    for (prefix, map) in [("adam.m.", &moments.first), ("adam.v.", &moments.second)] {
+        for (k, t) in map {
+            tensors.insert(format!("{prefix}{k}"), t.clone().into_data());
+        }
+    }
+    let mut meta = HashMap::new();
+    meta.insert("step".to_string(), step.to_string());
+    meta.insert("adam_time".to_string(), moments.time.to_string());
+    meta.insert(
+        "options".to_string(),
+        serde_json::to_string(options).unwrap_or_default(),
+    );
+    for (k, v) in extra {
+        meta.insert(k.to_string(), v);
+    }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    write_safetensors(path, &tensors, meta, DType::F32)
+}
+
+/// Reads a checkpoint written by [`write_training_state`]; the moments land on `device`'s
+/// inner (non-autodiff) device.
+pub(crate) fn read_training_state(path: &Path, device: &Device) -> Result<TrainingState> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (tensors, meta) = read_safetensors(&bytes, &path.display().to_string())?;
+    let number = |k: &str| -> Result<usize> {
+        meta.get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::Format {
+                path: path.display().to_string(),
+                reason: format!("no '{k}' in the checkpoint metadata"),
+            })
+    };
+    let step = number("step")?;
+    let inner = device.clone().inner();
+    let mut state = TrainingState {
+        model: BTreeMap::new(),
+        moments: AdamMoments {
+            time: number("adam_time")?,
+            ..AdamMoments::default()
+        },
+        step,
+        meta: HashMap::new(),
+    };
+    for (k, v) in tensors {
+        if let Some(p) = k.strip_prefix("model.") {
+            state.model.insert(p.to_string(), v);
+        } else if let Some(p) = k.strip_prefix("adam.m.") {
+            let t = Tensor::<1>::from_data(v, &inner);
+            state.moments.first.insert(p.to_string(), t);
+        } else if let Some(p) = k.strip_prefix("adam.v.") {
+            let t = Tensor::<1>::from_data(v, &inner);
+            state.moments.second.insert(p.to_string(), t);
+        }
+    }
+    state.meta = meta;
+    Ok(state)
+}
+
 /// Adam's per-parameter moments, keyed by parameter path, stored flat on the inner device.
 #[derive(Debug, Default)]
 pub struct AdamMoments {
@@ -311,97 +421,38 @@ impl Trainer {
                 checkpoint = Some(path);
             }
         }
-        let window = losses.len().clamp(1, 50);
-        let mean = |v: &[f64]| {
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        };
-        Ok(TrainSummary {
-            steps: self.step,
-            final_loss: mean(&losses[losses.len().saturating_sub(window)..]),
-            first_loss: mean(&losses[..window.min(losses.len())]),
-            seconds: start.elapsed().as_secs_f64(),
+        Ok(TrainSummary::from_losses(
+            self.step,
+            &losses,
+            start.elapsed().as_secs_f64(),
             checkpoint,
-        })
+        ))
     }
 
     /// Writes model, conditioner, Adam moments and step to one safetensors file (atomically).
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let mut tensors = module_tensors(&self.model, "model.");
-        for (prefix, map) in [
-            ("adam.m.", &self.moments.first),
-            ("adam.v.", &self.moments.second),
-        ] {
-            for (k, t) in map {
-                tensors.insert(format!("{prefix}{k}"), t.clone().into_data());
-            }
-        }
-        let mut meta = HashMap::new();
-        meta.insert("step".to_string(), self.step.to_string());
-        meta.insert("adam_time".to_string(), self.moments.time.to_string());
-        meta.insert(
-            "options".to_string(),
-            serde_json::to_string(&self.options).unwrap_or_default(),
-        );
-        meta.insert(
-            "dit_config".to_string(),
-            serde_json::to_string(&self.model.dit.config).unwrap_or_default(),
-        );
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        write_safetensors(path, &tensors, meta, DType::F32)
+        let config = serde_json::to_string(&self.model.dit.config).unwrap_or_default();
+        write_training_state(
+            path,
+            &self.model,
+            &self.moments,
+            self.step,
+            &self.options,
+            [("dit_config", config)],
+        )
     }
 
     /// Restores model, conditioner, Adam moments and step from a checkpoint written by
     /// [`save_checkpoint`](Self::save_checkpoint) for the same architecture.
     pub fn resume(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (tensors, meta) = read_safetensors(&bytes, &path.display().to_string())?;
-        let number = |k: &str| -> Result<usize> {
-            meta.get(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::Format {
-                    path: path.display().to_string(),
-                    reason: format!("no '{k}' in the checkpoint metadata"),
-                })
-        };
-        let step = number("step")?;
-        let time = number("adam_time")?;
-        let mut model_tensors = BTreeMap::new();
-        let mut first = HashMap::new();
-        let mut second = HashMap::new();
-        for (k, v) in tensors {
-            if let Some(p) = k.strip_prefix("model.") {
-                model_tensors.insert(p.to_string(), v);
-            } else if let Some(p) = k.strip_prefix("adam.m.") {
-                first.insert(
-                    p.to_string(),
-                    Tensor::<1>::from_data(v, &self.device.clone().inner()),
-                );
-            } else if let Some(p) = k.strip_prefix("adam.v.") {
-                second.insert(
-                    p.to_string(),
-                    Tensor::<1>::from_data(v, &self.device.clone().inner()),
-                );
-            }
-        }
+        let state = read_training_state(path, &self.device)?;
         self.model = load_module_tensors(
             self.model.clone(),
-            &model_tensors,
+            &state.model,
             &path.display().to_string(),
         )?;
-        self.moments = AdamMoments {
-            time,
-            first,
-            second,
-        };
-        self.step = step;
+        self.moments = state.moments;
+        self.step = state.step;
         Ok(())
     }
 
