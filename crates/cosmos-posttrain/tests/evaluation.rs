@@ -2,8 +2,8 @@
 //! and a push must move the predicted ball the way the simulator moves it.
 //!
 //! Status of the shipped weights (measured on the 6 rollouts below, 1 sampler step): PSNR
-//! 17.92 dB against 15.83 dB for copy-last (+2.1 dB; the test asserts +1.0 dB), but the
-//! pushed ball is mostly lost in the blurry prediction (position error 22 px, copy-last 17 px):
+//! 18.46 dB against 15.83 dB for copy-last (+2.6 dB; the test asserts +1.0 dB), but the
+//! pushed ball is mostly lost in the blurry prediction (position error 20.5 px, copy-last 17 px):
 //! following the push is still open (issue #7 item 4). What the tests hold the shipped model to
 //! is what it does: the PSNR margin, and that the action changes the prediction.
 
