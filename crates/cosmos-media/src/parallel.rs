@@ -344,19 +344,85 @@ fn plan_segments(reader: &FrameReader, workers: usize) -> Option<Plan> {
     })
 }
 
-/// The order workers take segments in: longest first when the whole video fits in `budget`
-/// frames (segments decoded ahead of the consumer wait whole in their queues, the consumer still
-/// reads them in stream order), which balances the workers better than stream order (bikes.mp4:
-/// 135 and 115 of 250 frames instead of 146 and 104); stream order otherwise, where a worker
-/// ahead of the consumer blocks on its full queue and memory stays within one queue per worker.
-fn segment_order(lengths: &[u64], budget: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
+/// Which segments each worker decodes.
+#[derive(Debug, Clone, PartialEq)]
+enum Schedule {
+    /// Workers take the next segment in stream order whenever they are free. Used when the
+    /// video does not fit in the queues' memory budget: a worker ahead of the consumer blocks on
+    /// its full queue, so memory stays within one queue per worker.
+    Shared,
+    /// Worker `i` decodes `lists[i]`, in stream order. Used when the whole video fits in the
+    /// queues (segments decoded ahead of the consumer wait whole in their queues): the lists are
+    /// balanced by frame count (bikes.mp4's six segments: 126 and 124 of 250 frames, where
+    /// longest-first taking gave 135 and 115 and stream order 146 and 104).
+    Fixed(Vec<Vec<usize>>),
+}
+
+fn schedule(lengths: &[u64], workers: usize, budget: usize) -> Schedule {
     // Margin for open-GOP leading pictures, which move a few frames between segments.
     let total: u64 = lengths.iter().map(|&length| length + 16).sum();
-    if total <= budget as u64 {
-        order.sort_by_key(|&segment| std::cmp::Reverse(lengths[segment]));
+    if total <= budget as u64 && workers > 1 {
+        Schedule::Fixed(balanced_lists(lengths, workers))
+    } else {
+        Schedule::Shared
     }
-    order
+}
+
+/// Splits the segments over `workers` lists with nearly equal frame counts: longest first onto
+/// the least loaded list, then single moves and pairwise swaps out of the most loaded list while
+/// they lower its load. Each list is in stream order, so the consumer can start on the first
+/// segment while the others decode.
+fn balanced_lists(lengths: &[u64], workers: usize) -> Vec<Vec<usize>> {
+    let workers = workers.clamp(1, lengths.len().max(1));
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); workers];
+    let mut loads = vec![0u64; workers];
+    let mut by_length: Vec<usize> = (0..lengths.len()).collect();
+    by_length.sort_by_key(|&segment| std::cmp::Reverse(lengths[segment]));
+    for segment in by_length {
+        let least = (0..workers).min_by_key(|&w| loads[w]).unwrap_or(0);
+        lists[least].push(segment);
+        loads[least] += lengths[segment];
+    }
+    // Each accepted exchange lowers the largest load or the number of lists carrying it; the
+    // bound only guards against pathological inputs.
+    for _ in 0..lengths.len() * lengths.len() + 16 {
+        let most = (0..workers).max_by_key(|&w| loads[w]).unwrap_or(0);
+        // (resulting larger load of the pair, other list, index in `most`, index in other)
+        let mut best: Option<(u64, usize, usize, Option<usize>)> = None;
+        for other in (0..workers).filter(|&w| w != most) {
+            for (i, &a) in lists[most].iter().enumerate() {
+                let moves = std::iter::once(None).chain((0..lists[other].len()).map(Some));
+                for j in moves {
+                    let b = j.map_or(0, |j| lengths[lists[other][j]]);
+                    let a = lengths[a];
+                    if b >= a {
+                        continue;
+                    }
+                    let pair = (loads[most] - a + b).max(loads[other] + a - b);
+                    if pair < loads[most] && best.is_none_or(|(load, ..)| pair < load) {
+                        best = Some((pair, other, i, j));
+                    }
+                }
+            }
+        }
+        let Some((_, other, i, j)) = best else {
+            break;
+        };
+        let a = lists[most].swap_remove(i);
+        loads[most] -= lengths[a];
+        loads[other] += lengths[a];
+        if let Some(j) = j {
+            let b = lists[other].swap_remove(j);
+            loads[other] -= lengths[b];
+            loads[most] += lengths[b];
+            lists[most].push(b);
+        }
+        lists[other].push(a);
+    }
+    for list in &mut lists {
+        list.sort_unstable();
+    }
+    lists
 }
 
 fn spawn_workers(
@@ -381,8 +447,8 @@ fn spawn_workers(
     let keyframes = Arc::new(keyframes);
     let next_segment = Arc::new(AtomicUsize::new(0));
     let budget = workers * QUEUE_BYTES / frame_bytes.max(1);
-    let order = Arc::new(segment_order(&plan.lengths, budget.min(queue)));
     let workers = workers.min(keyframes.len());
+    let schedule = Arc::new(schedule(&plan.lengths, workers, budget.min(queue)));
     let single = ReadOptions {
         threads: 1,
         ..options.clone()
@@ -401,19 +467,27 @@ fn spawn_workers(
     }
     let handles = readers
         .into_iter()
-        .map(|reader| {
+        .enumerate()
+        .map(|(worker, reader)| {
             let reader = Unstarted(reader);
             let senders = Arc::clone(&senders);
             let keyframes = Arc::clone(&keyframes);
             let next_segment = Arc::clone(&next_segment);
-            let order = Arc::clone(&order);
+            let schedule = Arc::clone(&schedule);
             std::thread::spawn(move || {
+                let mut taken = 0;
+                let mut next = || match schedule.as_ref() {
+                    Schedule::Shared => Some(next_segment.fetch_add(1, Ordering::Relaxed)),
+                    Schedule::Fixed(lists) => {
+                        taken += 1;
+                        lists.get(worker).and_then(|list| list.get(taken - 1)).copied()
+                    }
+                };
                 run_worker(
                     reader.into_inner(),
                     &senders,
                     &keyframes,
-                    &order,
-                    &next_segment,
+                    &mut next,
                     frame_bytes,
                 )
             })
@@ -448,14 +522,10 @@ fn run_worker(
     mut reader: FrameReader,
     senders: &Senders,
     keyframes: &[i64],
-    order: &[usize],
-    next_segment: &AtomicUsize,
+    next: &mut dyn FnMut() -> Option<usize>,
     frame_bytes: usize,
 ) -> Damage {
-    loop {
-        let Some(&segment) = order.get(next_segment.fetch_add(1, Ordering::Relaxed)) else {
-            break;
-        };
+    while let Some(segment) = next().filter(|&segment| segment < keyframes.len()) {
         let sender = match senders.lock() {
             Ok(mut senders) => senders[segment].take(),
             Err(_) => None,
@@ -492,12 +562,57 @@ fn run_worker(
 mod tests {
     use super::*;
 
+    fn loads(lists: &[Vec<usize>], lengths: &[u64]) -> Vec<u64> {
+        lists
+            .iter()
+            .map(|list| list.iter().map(|&s| lengths[s]).sum())
+            .collect()
+    }
+
+    fn assert_partition(lists: &[Vec<usize>], segments: usize) {
+        let mut all: Vec<usize> = lists.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..segments).collect::<Vec<_>>(), "{lists:?}");
+        for list in lists {
+            assert!(list.windows(2).all(|p| p[0] < p[1]), "not in stream order: {list:?}");
+        }
+    }
+
     #[test]
-    fn longest_segments_go_first_when_they_fit_their_queues() {
-        // bikes.mp4's segments.
+    fn segments_are_split_evenly_when_they_fit_their_queues() {
+        // bikes.mp4's segments: longest-first taking gives 135 / 115 frames, the best split is
+        // 126 / 124.
         let lengths = [30, 46, 61, 50, 55, 8];
-        assert_eq!(segment_order(&lengths, 1024), vec![2, 4, 3, 1, 0, 5]);
-        // A video that does not fit in memory keeps stream order.
-        assert_eq!(segment_order(&lengths, 300), vec![0, 1, 2, 3, 4, 5]);
+        let Schedule::Fixed(lists) = schedule(&lengths, 2, 1024) else {
+            panic!("bikes.mp4 fits in memory");
+        };
+        assert_partition(&lists, lengths.len());
+        let mut split = loads(&lists, &lengths);
+        split.sort_unstable();
+        assert_eq!(split, vec![124, 126]);
+
+        let lengths = [250, 10, 12, 240, 30, 31, 29, 100, 120, 5, 7, 60];
+        for workers in 2..=5 {
+            let lists = balanced_lists(&lengths, workers);
+            assert_eq!(lists.len(), workers);
+            assert_partition(&lists, lengths.len());
+            let split = loads(&lists, &lengths);
+            let total: u64 = lengths.iter().sum();
+            let bound = (total as f64 / workers as f64).ceil() as u64;
+            // Never worse than the longest segment or 10 % over the ideal.
+            let largest = *split.iter().max().unwrap();
+            assert!(
+                largest <= bound.max(250) + bound / 10,
+                "{workers} workers: {split:?}"
+            );
+        }
+        // More workers than segments: one segment each, the rest idle.
+        let lists = balanced_lists(&[5, 9], 4);
+        assert_partition(&lists, 2);
+    }
+
+    #[test]
+    fn a_video_that_does_not_fit_in_memory_is_taken_in_stream_order() {
+        assert_eq!(schedule(&[30, 46, 61, 50, 55, 8], 2, 300), Schedule::Shared);
     }
 }
