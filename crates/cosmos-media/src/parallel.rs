@@ -480,7 +480,10 @@ fn spawn_workers(
                     Schedule::Shared => Some(next_segment.fetch_add(1, Ordering::Relaxed)),
                     Schedule::Fixed(lists) => {
                         taken += 1;
-                        lists.get(worker).and_then(|list| list.get(taken - 1)).copied()
+                        lists
+                            .get(worker)
+                            .and_then(|list| list.get(taken - 1))
+                            .copied()
                     }
                 };
                 run_worker(
@@ -574,7 +577,10 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..segments).collect::<Vec<_>>(), "{lists:?}");
         for list in lists {
-            assert!(list.windows(2).all(|p| p[0] < p[1]), "not in stream order: {list:?}");
+            assert!(
+                list.windows(2).all(|p| p[0] < p[1]),
+                "not in stream order: {list:?}"
+            );
         }
     }
 
