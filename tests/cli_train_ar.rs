@@ -1,8 +1,9 @@
 //! `cosmos train ar` end to end at toy size on CPU: a random 1-layer AR model exported under the
 //! reference key names, a webdataset shard of two short clips with per-frame actions, and the
 //! Cosmos DV4x8x8 parity tokenizer (random weights, NVIDIA's architecture). The built `cosmos`
-//! binary fine-tunes with action conditioning and LoRA, resumes, and exports a folder that
-//! loads again; bad input exits with code 2 and says why.
+//! binary fine-tunes with action conditioning and LoRA, resumes, exports a folder that loads
+//! again and generates with actions (`cosmos generate-ar --actions`); bad input exits with code
+//! 2 and says why.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -182,6 +183,61 @@ fn fine_tunes_with_actions_and_lora_resumes_and_exports_a_loadable_model() {
         serde_json::from_str(&std::fs::read_to_string(out.join("posttrain.json")).unwrap())
             .unwrap();
     assert_eq!(info.steps, 5, "{}", text(&resumed));
+
+    // The fine-tuned model generates with actions: the exported weights, the action projection
+    // and one 2-d action per frame (a clip record, as in the shard).
+    let actions = dir.path().join("actions.json");
+    std::fs::write(
+        &actions,
+        serde_json::json!({ "actions": [[1.0, 0.0], [1.0, 0.0], [0.5, 0.0], [0.5, 0.0]] })
+            .to_string(),
+    )
+    .unwrap();
+    let input = dir.path().join("clip0.mp4");
+    let video = dir.path().join("generated.mp4");
+    let generate = |actions: &Path, video: &Path| {
+        cosmos(&[
+            "generate-ar",
+            "--model",
+            out.join("model/config.json").to_str().unwrap(),
+            "--checkpoint",
+            out.join("model/model.safetensors").to_str().unwrap(),
+            "--tokenizer",
+            tokenizer().to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--num-input-frames",
+            "1",
+            "--actions",
+            actions.to_str().unwrap(),
+            "--action-projection",
+            out.join("action_projection.safetensors").to_str().unwrap(),
+            "--output",
+            video.to_str().unwrap(),
+        ])
+    };
+    let generated = generate(&actions, &video);
+    assert!(generated.status.success(), "{}", text(&generated));
+    let clip = cosmos_media::read_video(&video, &cosmos_media::ReadOptions::default()).unwrap();
+    assert_eq!(clip.frames.dim(), (5, 32, 48, 3));
+    // Too few actions for the 5-frame clip: exit code 2, and the message says what is needed.
+    std::fs::write(&actions, "[[1.0, 0.0], [1.0, 0.0]]").unwrap();
+    let short = generate(&actions, &video);
+    assert_eq!(short.status.code(), Some(2), "{}", text(&short));
+    assert!(
+        text(&short).contains("needs an action after each frame"),
+        "{}",
+        text(&short)
+    );
+    // Actions of the wrong width for the projection.
+    std::fs::write(&actions, "[[1.0], [1.0], [1.0], [1.0]]").unwrap();
+    let narrow = generate(&actions, &video);
+    assert_eq!(narrow.status.code(), Some(2), "{}", text(&narrow));
+    assert!(
+        text(&narrow).contains("the projection takes 8"),
+        "{}",
+        text(&narrow)
+    );
 
     // The exported folder (config.json + model.safetensors under the reference names) loads
     // again as a `--model`: full fine-tuning from it, without LoRA.

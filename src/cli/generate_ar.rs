@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use cosmos_ar::tokenizer::load_discrete_video_tokenizer;
 use cosmos_ar::{
-    ArConfig, ArPreset, ArTransformer, SamplingConfig, Video2World, VideoTokenizer, WorldInput,
+    ArConfig, ArPreset, ArTransformer, SamplingConfig, Video2World, VideoTokenLayout,
+    VideoTokenizer, WorldInput,
 };
 use cosmos_nn::burn::tensor::{Device, Tensor, TensorData};
+use cosmos_posttrain::ar::ConditionedAr;
+use cosmos_posttrain::data::{frame_vectors, latent_frame_vectors};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array4, Axis, s};
 
@@ -67,6 +70,48 @@ pub struct ArGenerateArgs {
     /// Frame rate of the output (the reference writes 25).
     #[arg(long, default_value_t = 25.0)]
     pub fps: f64,
+    /// Per-frame actions for a model fine-tuned with `cosmos train ar --condition action`: a
+    /// JSON file holding a list of vectors (vector i: the action between frames i and i + 1 of
+    /// the generated clip, which starts at the first of the --num-input-frames frames; at least
+    /// one per frame but the last), or a clip record with them in --action-field. Needs
+    /// --action-projection.
+    #[arg(long, requires = "action_projection")]
+    pub actions: Option<PathBuf>,
+    /// The action projection `cosmos train ar` wrote next to its model
+    /// (OUT/action_projection.safetensors). Needs --actions.
+    #[arg(long, requires = "actions")]
+    pub action_projection: Option<PathBuf>,
+    /// The clip-record field holding the actions, when --actions is a clip record.
+    #[arg(long, default_value = "actions")]
+    pub action_field: String,
+}
+
+/// Reads per-frame action vectors: a JSON list of lists, or an object with them in `field`.
+fn read_actions(path: &Path, field: &str) -> Result<Vec<Vec<f32>>, BoxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --actions {}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--actions {}: not JSON: {e}", path.display()))?;
+    let record = if json.is_array() {
+        serde_json::json!({ field: json })
+    } else {
+        json
+    };
+    let rows = frame_vectors(&record, field)
+        .map_err(|e| format!("--actions {}: {e}", path.display()))?
+        .ok_or_else(|| format!("--actions {}: no '{field}' field", path.display()))?;
+    if rows.is_empty()
+        || rows
+            .iter()
+            .any(|r| r.len() != rows[0].len() || r.is_empty())
+    {
+        return Err(format!(
+            "--actions {}: expected non-empty vectors of one width",
+            path.display()
+        )
+        .into());
+    }
+    Ok(rows)
 }
 
 /// Reads a preset name or a JSON config file.
@@ -204,6 +249,11 @@ pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
         device,
     );
 
+    let actions = match &args.actions {
+        Some(path) => Some(read_actions(path, &args.action_field)?),
+        None => None,
+    };
+
     let model: ArTransformer = match (&args.checkpoint, args.random_weights) {
         (Some(path), _) => cosmos_ar::checkpoint::load(&config, path, device)?,
         (None, true) => {
@@ -219,11 +269,38 @@ pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
         top_k: args.top_k,
         seed: args.seed,
     };
+    let (model, embedding_offsets) = match (actions, &args.action_projection) {
+        (Some(rows), Some(projection)) => {
+            let conditioned =
+                ConditionedAr::new(model, None)?.with_action_projection_file(projection)?;
+            let layout = VideoTokenLayout::from_config(&config)?;
+            let t = layout.latent_shape[0];
+            let clip_frames = 1 + (t - 1) * k;
+            let grouped = latent_frame_vectors(&rows, clip_frames, k).map_err(|e| {
+                format!("--actions: the {clip_frames}-frame clip needs an action after each frame but the last: {e}")
+            })?;
+            let width = grouped.len() / t;
+            let expected = conditioned.action_dim().unwrap_or(0);
+            if width != expected {
+                return Err(format!(
+                    "--actions: {} values per frame make {width} per latent frame ({k} frames), but the projection takes {expected}",
+                    rows[0].len()
+                )
+                .into());
+            }
+            let actions = Tensor::<3>::from_data(TensorData::new(grouped, [1, t, width]), device);
+            let sequence = usize::from(layout.begin_of_video.is_some()) + t * h * w;
+            let offsets = conditioned.action_offsets(Some(actions), &layout, sequence - 1)?;
+            (conditioned.model, offsets)
+        }
+        _ => (model, None),
+    };
     let input = WorldInput {
         video,
         num_input_frames,
         context,
         context_mask: None,
+        embedding_offsets,
     };
     let pipeline = Video2World {
         model: &model,
@@ -294,6 +371,9 @@ mod tests {
             seed: 7,
             output: dir.join("out.mp4"),
             fps: 25.0,
+            actions: None,
+            action_projection: None,
+            action_field: "actions".into(),
         }
     }
 

@@ -942,8 +942,16 @@ fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
         final_loss: summary.final_loss,
     }
     .save(&args.out.join("posttrain.json"))?;
+    let with_actions = if model.action_projection.is_some() {
+        format!(
+            " --actions ACTIONS.json --action-projection {}",
+            args.out.join("action_projection.safetensors").display()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "trained {} steps in {:.0} s, loss {:.4} → {:.4}; wrote {} (cosmos generate-ar --model {} --checkpoint {})",
+        "trained {} steps in {:.0} s, loss {:.4} → {:.4}; wrote {} (cosmos generate-ar --model {} --checkpoint {}{with_actions})",
         summary.steps,
         summary.seconds,
         summary.first_loss,

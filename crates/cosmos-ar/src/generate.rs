@@ -62,6 +62,32 @@ pub fn generate(
     cross: Option<&CrossContext>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Generation> {
+    generate_with_offsets(
+        model,
+        prompt,
+        max_new_tokens,
+        sampling,
+        cross,
+        None,
+        progress,
+    )
+}
+
+/// [`generate`] with per-position embedding offsets: `offsets: [batch, L, dim]`, where
+/// `L ≥ prompt length + max_new_tokens − 1` (every position that is fed to the network), row
+/// `p` added to the token embedding of input position `p` (see
+/// [`ArTransformer::forward_with_offset`]). This is how extra conditioning learned in
+/// post-training (per-frame actions through a projection) steers generation. `None` is exactly
+/// [`generate`].
+pub fn generate_with_offsets(
+    model: &ArTransformer,
+    prompt: &[Vec<u32>],
+    max_new_tokens: usize,
+    sampling: &SamplingConfig,
+    cross: Option<&CrossContext>,
+    offsets: Option<&Tensor<3>>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Generation> {
     let mut sampler = Sampler::new(*sampling)?;
     let batch = prompt.len();
     let prompt_len = prompt.first().map_or(0, Vec::len);
@@ -89,6 +115,20 @@ pub fn generate(
             capacity: max,
         });
     }
+    if let Some(o) = offsets {
+        let dim = model.config().dim;
+        let [ob, ol, od] = o.dims();
+        if ob != batch || ol < capacity || od != dim {
+            return Err(Error::Shape {
+                what: "embedding offsets".into(),
+                expected: format!(
+                    "[{batch}, ≥ {capacity}, {dim}] (batch, prompt + new tokens − 1, dim)"
+                ),
+                found: vec![ob, ol, od],
+            });
+        }
+    }
+    let window = |start: usize, n: usize| offsets.map(|o| o.clone().narrow(1, start, n));
     let mut cache = model.new_cache(batch, capacity)?;
     let vocab = model.config().vocab_size;
     let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(max_new_tokens); batch];
@@ -109,7 +149,13 @@ pub fn generate(
     };
 
     let start = Instant::now();
-    let logits = model.forward(token_tensor(prompt, model), &mut cache, cross, Logits::Last)?;
+    let logits = model.forward_with_offset(
+        token_tensor(prompt, model),
+        window(0, prompt_len),
+        &mut cache,
+        cross,
+        Logits::Last,
+    )?;
     let mut next = sample_rows(logits, &mut out)?;
     let prefill_seconds = start.elapsed().as_secs_f64();
     progress(Progress {
@@ -120,7 +166,14 @@ pub fn generate(
     let start = Instant::now();
     for done in 2..=max_new_tokens {
         let rows: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
-        let logits = model.forward(token_tensor(&rows, model), &mut cache, cross, Logits::Last)?;
+        let position = prompt_len + done - 2;
+        let logits = model.forward_with_offset(
+            token_tensor(&rows, model),
+            window(position, 1),
+            &mut cache,
+            cross,
+            Logits::Last,
+        )?;
         next = sample_rows(logits, &mut out)?;
         progress(Progress {
             done,

@@ -44,7 +44,7 @@ pub mod video2world;
 pub use cache::KvCache;
 pub use config::{ArConfig, ArPreset};
 pub use error::{Error, Result};
-pub use generate::{Generation, Progress, generate};
+pub use generate::{Generation, Progress, generate, generate_with_offsets};
 pub use model::{ArTransformer, CrossContext, Logits};
 pub use parity::verify_fixture;
 pub use sampling::{Sampler, SamplingConfig};

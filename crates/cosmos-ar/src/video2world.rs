@@ -13,7 +13,7 @@
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::config::ArConfig;
-use crate::generate::{Generation, Progress, generate};
+use crate::generate::{Generation, Progress, generate_with_offsets};
 use crate::model::ArTransformer;
 use crate::sampling::SamplingConfig;
 use crate::{Error, Result};
@@ -166,6 +166,11 @@ pub struct WorldInput {
     /// `[batch, keys]`, `true` = attend (`None`: all keys, which is what the reference's
     /// Video2World pipeline passes).
     pub context_mask: Option<Tensor<2, Bool>>,
+    /// Extra conditioning added to the token embeddings: `[batch, L − 1, dim]` for a sequence of
+    /// `L` positions (begin-of-video token included), row `p` added to input position `p`
+    /// (see [`crate::generate_with_offsets`]; post-training's action projection makes these).
+    /// `None` for the published models.
+    pub embedding_offsets: Option<Tensor<3>>,
 }
 
 /// The generated world.
@@ -261,12 +266,13 @@ impl Video2World<'_> {
             }
             None => None,
         };
-        let generation = generate(
+        let generation = generate_with_offsets(
             self.model,
             &prompt,
             to_generate,
             sampling,
             cross.as_ref(),
+            input.embedding_offsets.as_ref(),
             progress,
         )?;
         let indices = layout.assemble(&prompt, &generation.tokens, &self.model.device())?;

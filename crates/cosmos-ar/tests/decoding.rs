@@ -3,7 +3,10 @@
 //! k-th block, chunked prefill).
 
 use cosmos_ar::checkpoint::prepare_checkpoint;
-use cosmos_ar::{ArConfig, ArTransformer, CrossContext, Error, Logits, SamplingConfig, generate};
+use cosmos_ar::{
+    ArConfig, ArTransformer, CrossContext, Error, Logits, SamplingConfig, generate,
+    generate_with_offsets,
+};
 use cosmos_nn::burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use cosmos_nn::checkpoint::{Checkpoint, CheckpointError};
 use cosmos_nn::parity::Fixture;
@@ -221,6 +224,82 @@ fn greedy_generation_follows_the_full_model_and_seeds_repeat() {
         a[0].iter().all(|&t| t < 100),
         "only vocabulary tokens are sampled"
     );
+}
+
+#[test]
+fn embedding_offsets_steer_generation_position_by_position() {
+    let device = Device::flex();
+    let mut model = toy_config().init(&device).unwrap();
+    model.prepare_for_decoding();
+    let cross = context(&model, 1, &device);
+    let prompt = vec![vec![100u32, 3, 5, 7]];
+    let greedy = SamplingConfig::greedy();
+    // 4 prompt positions + 6 new tokens − 1 = 9 positions are fed to the network.
+    let offsets = Tensor::<3>::random([1, 9, 48], Distribution::Normal(0.0, 2.0), &device);
+    let steered = generate_with_offsets(
+        &model,
+        &prompt,
+        6,
+        &greedy,
+        Some(&cross),
+        Some(&offsets),
+        &mut |_| {},
+    )
+    .unwrap()
+    .tokens;
+    let plain = generate(&model, &prompt, 6, &greedy, Some(&cross), &mut |_| {})
+        .unwrap()
+        .tokens;
+    assert_ne!(steered, plain, "the offsets change what is generated");
+    // Teacher forcing with the same offsets on the full sequence gives the same tokens, so
+    // every cached step got the row of its own position.
+    let seq: Vec<i64> = prompt[0]
+        .iter()
+        .chain(&steered[0][..5])
+        .map(|&t| t as i64)
+        .collect();
+    let logits = values(
+        model
+            .logits_with_offset(
+                tokens(std::slice::from_ref(&seq), &device),
+                Some(offsets.clone()),
+                Some(&cross),
+            )
+            .unwrap(),
+    );
+    for (i, &g) in steered[0].iter().enumerate() {
+        let pos = 3 + i;
+        let row = &logits[pos * 100..(pos + 1) * 100];
+        assert_eq!(cosmos_ar::sampling::argmax(row), g, "position {pos}");
+    }
+    // Zero offsets are no offsets.
+    let zeros = Tensor::<3>::zeros([1, 9, 48], &device);
+    let same = generate_with_offsets(
+        &model,
+        &prompt,
+        6,
+        &greedy,
+        Some(&cross),
+        Some(&zeros),
+        &mut |_| {},
+    )
+    .unwrap()
+    .tokens;
+    assert_eq!(same, plain);
+    // Too few positions is a shape error naming the offsets.
+    let short = offsets.narrow(1, 0, 8);
+    let err = generate_with_offsets(
+        &model,
+        &prompt,
+        6,
+        &greedy,
+        Some(&cross),
+        Some(&short),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert!(err.to_string().contains("embedding offsets"), "{err}");
 }
 
 #[test]

@@ -150,6 +150,7 @@ fn prompt_comes_from_the_last_frames_and_the_rest_is_generated() {
         num_input_frames: 5,
         context: Some(context.clone()),
         context_mask: None,
+        embedding_offsets: None,
     };
     let mut steps = 0;
     let out = pipeline
@@ -223,6 +224,7 @@ fn bad_pipeline_input_is_rejected() {
                 num_input_frames: n,
                 context,
                 context_mask: None,
+                embedding_offsets: None,
             },
             &SamplingConfig::greedy(),
             &mut |_| {},

@@ -37,7 +37,8 @@ use crate::data::{ClipEncoder, LatentSet, ShardOptions, TextEmbedder, encode_sha
 use crate::lora::LoraConfig;
 use crate::trainer::{
     AdamHyper, AdamMoments, TrainOptions, TrainProgress, TrainSummary, adam_step, grad_norm,
-    load_module_tensors, read_training_state, scalar, write_safetensors, write_training_state,
+    load_module_tensors, read_safetensors, read_training_state, scalar, write_safetensors,
+    write_training_state,
 };
 use crate::{Error, Result};
 
@@ -630,38 +631,66 @@ impl ConditionedAr {
             .map(|l| l.weight.val().dims()[0])
     }
 
-    /// Logits `[batch, n, vocab]` of the inputs `tokens: [batch, n]` (the first `n` positions of
-    /// sequences laid out per `layout`), with `actions: [batch, T, action_dim]` — required
-    /// exactly when there is an action projection — added through it: input position `p` gets
-    /// the action of the latent frame its next token (`p + 1`) lies in, so every token of
-    /// frame `f` is predicted knowing action `f`.
-    pub fn logits(
+    /// Reads the projection `cosmos train ar` writes (`action_projection.safetensors`: `weight
+    /// [action_dim, dim]`, `bias [dim]`, burn layout) and attaches it, replacing any projection
+    /// the model had. Errors name the file: not a safetensors file, tensors missing, or a
+    /// width that is not the transformer's.
+    pub fn with_action_projection_file(self, path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let source = path.display().to_string();
+        let (tensors, _) = read_safetensors(&bytes, &source)?;
+        let action_dim = match tensors.get("weight").map(|w| w.shape().to_vec()) {
+            Some(shape) if shape.len() == 2 && shape[0] > 0 => shape[0],
+            other => {
+                return Err(Error::Format {
+                    path: source,
+                    reason: format!(
+                        "expected a 'weight' tensor [action_dim, dim], found {other:?}"
+                    ),
+                });
+            }
+        };
+        let Self { model, .. } = self;
+        let fresh = Self::new(model, Some(action_dim))?;
+        let projection = match fresh.action_projection {
+            Some(p) => load_module_tensors(p, &tensors, &source)?,
+            None => return Err(Error::Config("action projection missing".into())),
+        };
+        Ok(Self {
+            model: fresh.model,
+            action_projection: Some(projection),
+        })
+    }
+
+    /// The embedding offsets `[batch, n, dim]` the action projection adds to the first `n`
+    /// inputs of sequences laid out per `layout`, from `actions: [batch, T, action_dim]` (one
+    /// row per latent frame): input position `p` gets the action of the latent frame its next
+    /// token (`p + 1`) lies in, so every token of frame `f` is predicted knowing action `f`.
+    /// With `n = L − 1` this is [`cosmos_ar::WorldInput::embedding_offsets`]. `None` when the
+    /// model has no projection and no actions are given; an error when only one of them is
+    /// there or the shapes disagree.
+    pub fn action_offsets(
         &self,
-        tokens: Tensor<2, Int>,
         actions: Option<Tensor<3>>,
         layout: &VideoTokenLayout,
-        cross: Option<&CrossContext>,
-    ) -> Result<Tensor<3>> {
-        let [b, n] = tokens.dims();
-        let offset = match (&self.action_projection, actions) {
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(Error::Config(
-                    "this model has an action projection: actions are required".into(),
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(Error::Config(
-                    "this model has no action projection: it takes no actions".into(),
-                ));
-            }
+        n: usize,
+    ) -> Result<Option<Tensor<3>>> {
+        match (&self.action_projection, actions) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(Error::Config(
+                "this model has an action projection: actions are required".into(),
+            )),
+            (None, Some(_)) => Err(Error::Config(
+                "this model has no action projection: it takes no actions".into(),
+            )),
             (Some(projection), Some(a)) => {
                 let t = layout.latent_shape[0];
                 let d = self.action_dim().unwrap_or(0);
-                if a.dims() != [b, t, d] {
+                let b = a.dims()[0];
+                if a.dims() != [b, t, d] || b == 0 {
                     return Err(Error::Shape {
                         what: "actions".into(),
-                        expected: format!("[{b}, {t}, {d}] (batch, latent frames, action_dim)"),
+                        expected: format!("[batch, {t}, {d}] (batch, latent frames, action_dim)"),
                         found: format!("{:?}", a.dims()),
                     });
                 }
@@ -675,9 +704,33 @@ impl ConditionedAr {
                 }
                 let index: Vec<i64> = frames[..n].iter().map(|&f| f as i64).collect();
                 let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &a.device());
-                Some(projection.forward(a).select(1, index))
+                Ok(Some(projection.forward(a).select(1, index)))
             }
-        };
+        }
+    }
+
+    /// Logits `[batch, n, vocab]` of the inputs `tokens: [batch, n]` (the first `n` positions of
+    /// sequences laid out per `layout`), with `actions: [batch, T, action_dim]` — required
+    /// exactly when there is an action projection — added through it (see
+    /// [`ConditionedAr::action_offsets`]).
+    pub fn logits(
+        &self,
+        tokens: Tensor<2, Int>,
+        actions: Option<Tensor<3>>,
+        layout: &VideoTokenLayout,
+        cross: Option<&CrossContext>,
+    ) -> Result<Tensor<3>> {
+        let [b, n] = tokens.dims();
+        if let Some(a) = &actions
+            && a.dims()[0] != b
+        {
+            return Err(Error::Shape {
+                what: "actions".into(),
+                expected: format!("batch {b} (the tokens' batch)"),
+                found: format!("{:?}", a.dims()),
+            });
+        }
+        let offset = self.action_offsets(actions, layout, n)?;
         Ok(self.model.logits_with_offset(tokens, offset, cross)?)
     }
 }

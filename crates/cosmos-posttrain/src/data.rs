@@ -493,6 +493,29 @@ pub fn group_frame_vectors(vectors: &[Vec<f32>], dim: usize, k: usize) -> Result
     Ok(out)
 }
 
+/// The per-latent-frame rows of vectors a clip record gives per video frame, for a clip of
+/// `frames` frames and a tokenizer of temporal compression `k`. Vector `i` is what happens
+/// between frames `i` and `i + 1` (an action taken after frame `i`), so frame `f ≥ 1` is
+/// paired with vector `f − 1` and frame 0 with zeros; the frames are then grouped with
+/// [`group_frame_vectors`]: `[latent_frames, k·dim]` row-major. Needs at least `frames − 1`
+/// vectors (more are ignored), all of one width.
+pub fn latent_frame_vectors(rows: &[Vec<f32>], frames: usize, k: usize) -> Result<Vec<f32>> {
+    if frames == 0 || rows.len() + 1 < frames {
+        return Err(Error::Shape {
+            what: "per-frame vectors".into(),
+            expected: format!(
+                "a vector for each of the first {} frames",
+                frames.saturating_sub(1)
+            ),
+            found: format!("{} vectors", rows.len()),
+        });
+    }
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut shifted = vec![vec![0.0; dim]];
+    shifted.extend(rows.iter().take(frames - 1).cloned());
+    group_frame_vectors(&shifted, dim, k)
+}
+
 /// Frames ↔ tokenizer input: `[T, H, W, 3]` RGB ↔ `[1, 3, T, H, W]` in `[−1, 1]`.
 pub use cosmos_tokenizer::media::{frames_to_tensor, tensor_to_frames};
 
@@ -809,10 +832,7 @@ fn encode_shard(
                     found: format!("{} vectors", rows.len()),
                 });
             }
-            let dim = rows.first().map(Vec::len).unwrap_or(0);
-            let mut shifted = vec![vec![0.0; dim]];
-            shifted.extend(rows.into_iter().take(options.frames - 1));
-            Ok(Some(group_frame_vectors(&shifted, dim, k)?))
+            Ok(Some(latent_frame_vectors(&rows, options.frames, k)?))
         };
         let actions = vectors(&options.action_field)?;
         let camera = vectors(&options.camera_field)?;

@@ -158,6 +158,118 @@ fn zero_initialised_action_conditioning_leaves_the_logits_bit_identical() {
     assert!(max_diff(&moved[7 * row..12 * row], &changed[7 * row..12 * row]) > 1e-4);
 }
 
+/// An action model with a non-zero (random) projection, as after training.
+fn steered_model(device: &Device) -> ConditionedAr {
+    let mut model = ConditionedAr::new(transformer(device, false), Some(2)).unwrap();
+    let projection = model.action_projection.as_mut().unwrap();
+    projection.weight = Param::from_tensor(Tensor::random(
+        [2, 24],
+        Distribution::Normal(0.0, 2.0),
+        device,
+    ));
+    model
+}
+
+fn greedy_continuation(model: &ConditionedAr, prompt: &[u32], actions: &Tensor<3>) -> Vec<u32> {
+    // 13 positions (<bov> + 3 frames of 4 tokens): prompt of 5, 8 new, 12 fed to the network.
+    let offsets = model
+        .action_offsets(Some(actions.clone()), &layout(), 12)
+        .unwrap();
+    cosmos_ar::generate_with_offsets(
+        &model.model,
+        &[prompt.to_vec()],
+        8,
+        &cosmos_ar::SamplingConfig::greedy(),
+        None,
+        offsets.as_ref(),
+        &mut |_| {},
+    )
+    .unwrap()
+    .tokens
+    .remove(0)
+}
+
+#[test]
+fn generation_feeds_each_frame_its_action_as_training_does() {
+    let device = Device::flex();
+    let model = steered_model(&device);
+    let bov = layout()
+        .begin_of_video
+        .expect("the toy layout starts with <bov>");
+    let prompt = vec![bov, 1, 2, 3, 4];
+    let actions = |rows: [[f32; 2]; 3]| {
+        Tensor::<3>::from_data(TensorData::new(rows.concat(), [1, 3, 2]), &device)
+    };
+    let left = actions([[0.0, 0.0], [-1.0, 0.5], [-1.0, 0.5]]);
+    let right = actions([[0.0, 0.0], [1.0, -0.5], [1.0, -0.5]]);
+    let generated = greedy_continuation(&model, &prompt, &left);
+    assert_ne!(
+        generated,
+        greedy_continuation(&model, &prompt, &right),
+        "the actions steer what is generated"
+    );
+    // Teacher forcing through the training-time logits gives the same tokens: the cached
+    // generation added each position the action the loss used for it.
+    let seq: Vec<i64> = prompt
+        .iter()
+        .chain(&generated[..7])
+        .map(|&t| i64::from(t))
+        .collect();
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(seq, [1, 12]), &device);
+    let logits = values(model.logits(tokens, Some(left), &layout(), None).unwrap());
+    for (i, &g) in generated.iter().enumerate() {
+        let pos = 4 + i;
+        let row = &logits[pos * VOCAB..(pos + 1) * VOCAB];
+        assert_eq!(cosmos_ar::sampling::argmax(row), g, "position {pos}");
+    }
+}
+
+#[test]
+fn the_exported_action_projection_loads_back_and_bad_files_are_named() {
+    let device = Device::flex();
+    let model = steered_model(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("action_projection.safetensors");
+    cosmos_posttrain::trainer::write_safetensors(
+        &path,
+        &module_tensors(model.action_projection.as_ref().unwrap(), ""),
+        Default::default(),
+        DType::F32,
+    )
+    .unwrap();
+    let base = ConditionedAr::new(model.model.clone(), None).unwrap();
+    let loaded = base.with_action_projection_file(&path).unwrap();
+    assert_eq!(loaded.action_dim(), Some(2));
+    assert_eq!(
+        module_tensors(&loaded, ""),
+        module_tensors(&model, ""),
+        "same weights after the round trip"
+    );
+
+    // Not a safetensors file, and a projection for another width.
+    std::fs::write(&path, b"not tensors").unwrap();
+    let err = ConditionedAr::new(model.model.clone(), None)
+        .unwrap()
+        .with_action_projection_file(&path)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("action_projection.safetensors"),
+        "{err}"
+    );
+    let narrow = cosmos_posttrain::trainer::module_tensors(
+        &burn::nn::LinearConfig::new(3, 16).init(&device),
+        "",
+    );
+    cosmos_posttrain::trainer::write_safetensors(&path, &narrow, Default::default(), DType::F32)
+        .unwrap();
+    let err = ConditionedAr::new(model.model.clone(), None)
+        .unwrap()
+        .with_action_projection_file(&path)
+        .unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err}");
+    assert!(err.to_string().contains("shape"), "{err}");
+}
+
 #[test]
 fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
     let device = Device::flex();
