@@ -132,6 +132,10 @@ pub struct DitArgs {
     /// Print a loss line every N steps.
     #[arg(long, default_value_t = 10)]
     pub log_every: usize,
+    /// Extra loss weight where the scene moves (0: the plain EDM loss): each predicted latent
+    /// position counts 1 + X · its mean change from the last condition frame.
+    #[arg(long, default_value_t = 0.0)]
+    pub motion_weight: f64,
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +200,10 @@ pub struct WorldModelArgs {
     /// Standard deviation of ln σ during training.
     #[arg(long, default_value_t = 0.3)]
     pub p_std: f64,
+    /// Extra loss weight where the scene moves (0: the plain EDM loss): each predicted latent
+    /// position counts 1 + X · its mean change from the last condition frame.
+    #[arg(long, default_value_t = 0.0)]
+    pub motion_weight: f64,
     /// Leave out the spatial push map (actions as vectors only).
     #[arg(long)]
     pub no_action_map: bool,
@@ -453,6 +461,7 @@ fn train_dit(args: &DitArgs, device: &Device) -> Result<(), BoxError> {
         fps: Some(args.fps),
         checkpoint_every: Some(args.every.max(1)),
         out_dir: Some(args.out.clone()),
+        motion_weight: args.motion_weight,
         ..TrainOptions::default()
     };
     let mut trainer = Trainer::new(model, options)?;
@@ -555,6 +564,7 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
             checkpoint_every: Some(100),
             p_mean: args.p_mean,
             p_std: args.p_std,
+            motion_weight: args.motion_weight,
             grad_clip: Some(2.0),
             ..TrainOptions::default()
         },

@@ -9,7 +9,7 @@
 //!
 //! Options: `--episodes N`, `--steps N`, `--batch N`, `--lr X`, `--warmup N`, `--seed N`,
 //! `--clip X` (gradient-norm clip), `--p-mean X`, `--p-std X` (the log-normal σ distribution),
-//! `--minutes X` (training time limit), `--every N` (checkpoint interval), `--cache FILE`
+//! `--motion-weight X` (extra loss weight where the scene moves), `--minutes X` (training time limit), `--every N` (checkpoint interval), `--cache FILE`
 //! (latent cache), `--out DIR`, `--checkpoints DIR` (training checkpoint; default under the
 //! temporary folder), `--resume`, `--random-tokenizer` (a random world tokenizer, for
 //! trying the loop before the real one exists), `--eval N` (held-out episodes), `--eval-only`,
@@ -77,6 +77,7 @@ fn main() {
             "--clip" => options.train.grad_clip = Some(parse(&flag, args.next())),
             "--p-mean" => options.train.p_mean = parse(&flag, args.next()),
             "--p-std" => options.train.p_std = parse(&flag, args.next()),
+            "--motion-weight" => options.train.motion_weight = parse(&flag, args.next()),
             "--every" => options.train.checkpoint_every = Some(parse(&flag, args.next())),
             "--minutes" => options.max_seconds = Some(parse::<f64>(&flag, args.next()) * 60.0),
             "--cache" => options.cache = Some(parse(&flag, args.next())),
@@ -92,7 +93,7 @@ fn main() {
             "--help" | "-h" => {
                 println!(
                     "train_world_model [--episodes N] [--steps N] [--batch N] [--lr X] [--warmup N] \
-                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--minutes X] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] \
+                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--motion-weight X] [--minutes X] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] \
                      [--random-tokenizer] [--eval N] [--eval-only] [--sampler-steps N]"
                 );
                 return;

@@ -71,6 +71,13 @@ pub struct TrainOptions {
     pub checkpoint_every: Option<usize>,
     /// Where checkpoints go.
     pub out_dir: Option<PathBuf>,
+    /// Extra loss weight where the scene moves: each predicted latent position is weighted
+    /// `1 + motion_weight · mean_c |x₀ − x₀[last condition frame]|` (the loss is normalised by
+    /// the summed weights), so the few positions a moving object covers count more than the
+    /// static background that fills most of a frame. 0 (the default) is the plain EDM loss;
+    /// needs condition frames.
+    #[serde(default)]
+    pub motion_weight: f64,
 }
 
 impl Default for TrainOptions {
@@ -93,6 +100,7 @@ impl Default for TrainOptions {
             fps: None,
             checkpoint_every: None,
             out_dir: None,
+            motion_weight: 0.0,
         }
     }
 }
@@ -115,6 +123,15 @@ impl TrainOptions {
                 "final_lr_fraction must be in [0, 1], found {}",
                 self.final_lr_fraction
             ));
+        }
+        if !(self.motion_weight >= 0.0 && self.motion_weight.is_finite()) {
+            return bad(format!(
+                "motion_weight must be ≥ 0, found {}",
+                self.motion_weight
+            ));
+        }
+        if self.motion_weight > 0.0 && self.condition_frames == 0 {
+            return bad("motion_weight needs condition frames to measure motion from".into());
         }
         if !(self.p_std >= 0.0 && self.p_mean.is_finite()) {
             return bad("p_std must be ≥ 0 and p_mean finite".into());
@@ -586,12 +603,26 @@ pub fn edm_loss(
         &batch.inputs,
     )?;
     let denoised = x_sigma * c_skip + out * c_out;
-    let err = (denoised - x0).powi_scalar(2);
-    let (err, count) = match predicted {
-        Some(free) => (err * free, c * (t - cf) * h * w),
-        None => (err, c * t * h * w),
-    };
-    let per = err.sum_dim(1).sum_dim(2).sum_dim(3).sum_dim(4) / count as f64; // [b,1,1,1,1]
+    let err = (denoised - x0.clone()).powi_scalar(2);
+    let per = match predicted {
+        Some(free) if options.motion_weight > 0.0 => {
+            // [b, 1, t, h, w]: how far each position moved from the last condition frame.
+            let last = x0.clone().narrow(2, cf - 1, 1);
+            let motion = (x0 - last).abs().mean_dim(1);
+            let positions = (motion * options.motion_weight + 1.0) * free;
+            let total = positions.clone().sum_dim(2).sum_dim(3).sum_dim(4) * c as f64;
+            let sum = (err * positions)
+                .sum_dim(1)
+                .sum_dim(2)
+                .sum_dim(3)
+                .sum_dim(4);
+            sum / total
+        }
+        Some(free) => {
+            (err * free).sum_dim(1).sum_dim(2).sum_dim(3).sum_dim(4) / (c * (t - cf) * h * w) as f64
+        }
+        None => err.sum_dim(1).sum_dim(2).sum_dim(3).sum_dim(4) / (c * t * h * w) as f64,
+    }; // [b,1,1,1,1]
     Ok((per * weight).mean().reshape([1]))
 }
 

@@ -766,3 +766,65 @@ fn context_frames_encode_to_the_clip_s_first_latent_frames() {
     let d = max_diff(&values(a), &values(b));
     assert!(d < 1e-3, "{d}");
 }
+
+#[test]
+fn the_motion_weight_changes_the_loss_only_where_the_scene_moves() {
+    let device = Device::flex();
+    device.seed(2);
+    let model = tiny_model(&device, None);
+    // Sample 0 is static (every frame equals frame 0); sample 1 has one moving position.
+    let mut set = LatentSet::new([4, 3, 4, 4]);
+    let mut g = NoiseGenerator::new(5);
+    let first: Vec<f32> = g.normals(4 * 16);
+    for moving in [false, true] {
+        let mut latent = Vec::with_capacity(4 * 3 * 16);
+        for c in 0..4 {
+            for t in 0..3 {
+                for i in 0..16 {
+                    let shift = if moving && t > 0 && i == 5 { 2.0 } else { 0.0 };
+                    latent.push(first[c * 16 + i] + shift);
+                }
+            }
+        }
+        set.push(LatentSample {
+            latent,
+            actions: None,
+            camera: None,
+            view: None,
+            context: None,
+            action_map: None,
+        })
+        .unwrap();
+    }
+    let loss = |sample: usize, motion_weight: f64| {
+        let batch = set.batch(&[sample], &device).unwrap();
+        let options = TrainOptions {
+            motion_weight,
+            ..options(1)
+        };
+        values(edm_loss(&model, &batch, &options, &mut NoiseGenerator::new(9)).unwrap())[0]
+    };
+    let (still, still_weighted) = (loss(0, 0.0), loss(0, 4.0));
+    assert!(
+        (still - still_weighted).abs() <= 1e-5 * still.abs(),
+        "no motion, no reweighting: {still} vs {still_weighted}"
+    );
+    let (moving, moving_weighted) = (loss(1, 0.0), loss(1, 4.0));
+    assert!(
+        (moving - moving_weighted).abs() > 1e-4 * moving.abs(),
+        "the moving position is weighted: {moving} vs {moving_weighted}"
+    );
+
+    // Bad settings are refused before training.
+    for (motion_weight, condition_frames) in [(-1.0, 1), (f64::NAN, 1), (2.0, 0)] {
+        let options = TrainOptions {
+            motion_weight,
+            condition_frames,
+            ..options(1)
+        };
+        assert!(
+            options.validate().is_err(),
+            "{motion_weight} {condition_frames}"
+        );
+    }
+}
