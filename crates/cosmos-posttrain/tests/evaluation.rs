@@ -2,10 +2,11 @@
 //! and a push must move the predicted ball the way the simulator moves it.
 //!
 //! Status of the shipped weights (measured on the 6 rollouts below, 1 sampler step): PSNR
-//! 18.46 dB against 15.83 dB for copy-last (+2.6 dB; the test asserts +1.0 dB), but the
-//! pushed ball is mostly lost in the blurry prediction (position error 20.5 px, copy-last 17 px):
-//! following the push is still open (issue #7 item 4). What the tests hold the shipped model to
-//! is what it does: the PSNR margin, and that the action changes the prediction.
+//! 17.85 dB against 15.83 dB for copy-last (+2.0 dB; the test asserts +1.0 dB), and the pushed
+//! ball's position error 11.7 px against 17.05 px for copy-last (the test asserts below
+//! copy-last); but in the last predicted frame the pushed ball is often lost in the blur, so
+//! the stricter checks (separation of left and right pushes, error under 8 px) are reported,
+//! not asserted: following the push closely is still open (issue #7 item 4).
 
 use burn::tensor::Device;
 use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, rollout_actions};
@@ -27,6 +28,10 @@ fn rollout(model: &WorldModel, seed: u64, push: Action) -> RolloutEvaluation {
 struct Scores {
     psnr_model_db: f64,
     psnr_copy_last_db: f64,
+    /// Mean distance of the predicted pushed ball from the simulator's (a lost ball counts as
+    /// the metric's missing-ball penalty), and the same for copy-last.
+    position_error_px: f32,
+    copy_last_error_px: f32,
     push_failures: Vec<String>,
 }
 
@@ -120,12 +125,14 @@ fn score_shipped_model() -> Scores {
     Scores {
         psnr_model_db: m,
         psnr_copy_last_db: c,
+        position_error_px: e,
+        copy_last_error_px: ce,
         push_failures: failures,
     }
 }
 
 #[test]
-fn world_model_beats_copy_last_on_psnr() {
+fn world_model_beats_copy_last_on_psnr_and_pushed_ball_position() {
     let scores = score_shipped_model();
     let (m, c) = (scores.psnr_model_db, scores.psnr_copy_last_db);
     // Reported, not asserted (still open): held-out pushes the prediction does not follow.
@@ -133,12 +140,17 @@ fn world_model_beats_copy_last_on_psnr() {
         eprintln!("push not followed: {failure}");
     }
     assert!(m > c + 1.0, "model {m:.2} dB vs copy-last {c:.2} dB");
+    let (e, ce) = (scores.position_error_px, scores.copy_last_error_px);
+    assert!(
+        e < ce,
+        "pushed-ball position error {e:.2} px, copy-last {ce:.2} px"
+    );
 }
 
 /// The action reaches the prediction: pushing the same ball left or right from the same context
-/// gives different predicted frames (a broken action path would give identical ones). That the
-/// predicted ball moves the way the simulator's does is NOT yet true of the shipped weights (see
-/// the module docs); it is measured by `cosmos demo` (`action_error_px`).
+/// gives different predicted frames (a broken action path would give identical ones). How
+/// closely the predicted ball follows the simulator's is scored above and by `cosmos demo`
+/// (`action_error_px`).
 #[test]
 fn the_push_changes_the_prediction() {
     let device = Device::flex();
