@@ -650,16 +650,12 @@ impl ConditionedAr {
                 });
             }
         };
-        let Self { model, .. } = self;
-        let fresh = Self::new(model, Some(action_dim))?;
-        let projection = match fresh.action_projection {
-            Some(p) => load_module_tensors(p, &tensors, &source)?,
-            None => return Err(Error::Config("action projection missing".into())),
-        };
-        Ok(Self {
-            model: fresh.model,
-            action_projection: Some(projection),
-        })
+        let mut model = Self::new(self.model, Some(action_dim))?;
+        model.action_projection = model
+            .action_projection
+            .map(|p| load_module_tensors(p, &tensors, &source))
+            .transpose()?;
+        Ok(model)
     }
 
     /// The embedding offsets `[batch, n, dim]` the action projection adds to the first `n`
