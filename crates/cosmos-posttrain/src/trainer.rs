@@ -604,25 +604,25 @@ pub fn edm_loss(
     )?;
     let denoised = x_sigma * c_skip + out * c_out;
     let err = (denoised - x0.clone()).powi_scalar(2);
-    let per = match predicted {
+    // Per-position loss weights [b, 1, t, h, w]: the predicted frames only when some frames
+    // condition, scaled up where the scene moves with a motion weight.
+    let positions = match predicted {
         Some(free) if options.motion_weight > 0.0 => {
-            // [b, 1, t, h, w]: how far each position moved from the last condition frame.
+            // How far each position moved from the last condition frame.
             let last = x0.clone().narrow(2, cf - 1, 1);
             let motion = (x0 - last).abs().mean_dim(1);
-            let positions = (motion * options.motion_weight + 1.0) * free;
-            let total = positions.clone().sum_dim(2).sum_dim(3).sum_dim(4) * c as f64;
-            let sum = (err * positions)
-                .sum_dim(1)
-                .sum_dim(2)
-                .sum_dim(3)
-                .sum_dim(4);
-            sum / total
+            (motion * options.motion_weight + 1.0) * free
         }
-        Some(free) => {
-            (err * free).sum_dim(1).sum_dim(2).sum_dim(3).sum_dim(4) / (c * (t - cf) * h * w) as f64
-        }
-        None => err.sum_dim(1).sum_dim(2).sum_dim(3).sum_dim(4) / (c * t * h * w) as f64,
-    }; // [b,1,1,1,1]
+        Some(free) => free.expand([b, 1, t, h, w]),
+        None => Tensor::ones([b, 1, t, h, w], &device),
+    };
+    let total = positions.clone().sum_dim(2).sum_dim(3).sum_dim(4) * c as f64;
+    let per = (err * positions)
+        .sum_dim(1)
+        .sum_dim(2)
+        .sum_dim(3)
+        .sum_dim(4)
+        / total; // [b, 1, 1, 1, 1]: the weighted mean squared error per sample
     Ok((per * weight).mean().reshape([1]))
 }
 
