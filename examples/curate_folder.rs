@@ -42,8 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::temp_dir().join(format!("cosmos-curate-example-{}", std::process::id()))
     });
 
-    let mut config = CurateConfig::default();
-    config.captions = CaptionConfig::Sidecar;
+    let mut config = CurateConfig {
+        captions: CaptionConfig::Sidecar,
+        ..CurateConfig::default()
+    };
     config.encode.preset = "veryfast".into();
     println!("curating {} into {}", folder.display(), out.display());
     let started = Instant::now();

@@ -243,7 +243,7 @@ fn step_progress(
     let report = move |p: TrainProgress| {
         bar.set_position(p.step as u64);
         bar.set_message(format!("loss {:.4}", p.loss));
-        if p.step % every == 0 {
+        if p.step.is_multiple_of(every) {
             bar.println(format!(
                 "step {}/{} loss {:.5} lr {:.2e} |g| {:.3} {:.0}s",
                 p.step, p.steps, p.loss, p.learning_rate, p.grad_norm, p.elapsed

@@ -328,7 +328,7 @@ mod tests {
         // dropping that key.
         let valid = Tensor::<2, Bool>::from_data(
             TensorData::new(
-                vec![true, true, true, true, true, true, false].repeat(2),
+                [true, true, true, true, true, true, false].repeat(2),
                 [2, 7],
             ),
             &device,

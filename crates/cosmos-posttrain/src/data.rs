@@ -466,7 +466,7 @@ impl LatentSet {
 /// frame `i ≥ 1` holds frames `(i−1)·k + 1 ..= i·k`. Returns `[latent_frames, k·dim]` row-major.
 pub fn group_frame_vectors(vectors: &[Vec<f32>], dim: usize, k: usize) -> Result<Vec<f32>> {
     let frames = vectors.len();
-    if frames == 0 || k == 0 || (frames - 1) % k != 0 {
+    if frames == 0 || k == 0 || !(frames - 1).is_multiple_of(k) {
         return Err(Error::Shape {
             what: "per-frame vectors".into(),
             expected: format!("1 + {k}·n frames"),
@@ -542,8 +542,9 @@ pub fn read_shard(path: &Path) -> Result<Vec<ShardClip>> {
         reason,
     };
     let mut archive = tar::Archive::new(file);
-    let mut clips: BTreeMap<String, (Option<Vec<u8>>, Option<serde_json::Value>, String)> =
-        BTreeMap::new();
+    // Members seen so far per key: video, manifest record, text.
+    type Members = (Option<Vec<u8>>, Option<serde_json::Value>, String);
+    let mut clips: BTreeMap<String, Members> = BTreeMap::new();
     let mut order = Vec::new();
     let entries = archive
         .entries()
@@ -689,7 +690,7 @@ pub fn encode_shards(
     log: &mut dyn FnMut(&str),
 ) -> Result<LatentSet> {
     let k = encoder.temporal_compression;
-    if options.frames == 0 || (options.frames - 1) % k != 0 {
+    if options.frames == 0 || !(options.frames - 1).is_multiple_of(k) {
         return Err(Error::Config(format!(
             "frames must be 1 + {k}·n for this tokenizer, found {}",
             options.frames

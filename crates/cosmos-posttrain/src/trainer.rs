@@ -137,7 +137,7 @@ impl TrainOptions {
             return bad("p_std must be ≥ 0 and p_mean finite".into());
         }
         if let Some(c) = self.grad_clip
-            && !(c > 0.0)
+            && (c.is_nan() || c <= 0.0)
         {
             return bad(format!("grad_clip must be positive, found {c}"));
         }
@@ -430,7 +430,7 @@ impl Trainer {
             let due = self
                 .options
                 .checkpoint_every
-                .is_some_and(|every| self.step % every == 0)
+                .is_some_and(|every| self.step.is_multiple_of(every))
                 || self.step == self.options.steps;
             if due && let Some(dir) = self.options.out_dir.clone() {
                 let path = dir.join(CHECKPOINT_FILE);

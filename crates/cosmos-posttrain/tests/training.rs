@@ -650,7 +650,7 @@ fn webdataset_shards_become_cached_latents_with_grouped_actions() {
     let mut encode = |v: Tensor<5>| Ok(tokenizer.encode(v)?.latent);
     let mut encoder = ClipEncoder::tokenizer(&tokenizer, &mut encode);
     let set = encode_shards(
-        &[shard.clone()],
+        std::slice::from_ref(&shard),
         &mut encoder,
         &options,
         Some(&cache),
