@@ -232,15 +232,31 @@ impl RolloutEvaluation {
     /// predicted frame: `(predicted, true)`; the predicted one is `None` when the ball is not
     /// found in the last predicted frame.
     pub fn x_displacement(&self) -> (Option<f32>, f32) {
+        self.x_displacement_at(self.true_positions.len().saturating_sub(1))
+    }
+
+    /// The same displacement up to predicted frame `frame` (0-based among the predicted
+    /// frames): `(predicted, true)`, the predicted one `None` when the ball is not found there
+    /// (or `frame` is past the end, which gives a true displacement of 0).
+    pub fn x_displacement_at(&self, frame: usize) -> (Option<f32>, f32) {
         let x0 = self.last_context_position[0];
-        let truth = self.true_positions.last().map_or(0.0, |p| p[0] - x0);
+        let truth = self.true_positions.get(frame).map_or(0.0, |p| p[0] - x0);
         let predicted = self
             .predicted_positions
-            .last()
+            .get(frame)
             .copied()
             .flatten()
             .map(|p| p[0] - x0);
         (predicted, truth)
+    }
+
+    /// Predicted frames (0-based) in which the scored ball is found.
+    pub fn frames_with_ball(&self) -> Vec<usize> {
+        self.predicted_positions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.map(|_| i))
+            .collect()
     }
 }
 
