@@ -56,5 +56,5 @@ pub use inputs::ShardSpec;
 pub use pipeline::{CaptionConfig, CurateConfig, Curator, ShotDetectorConfig};
 pub use shot::{
     AdaptiveDetector, AdaptiveDetectorConfig, ContentDetector, ContentDetectorConfig, Shot,
-    ShotDetector, ShotList, detect_shots, shots_from_cuts,
+    ShotDetector, ShotList, detect_shots, detect_shots_with, shots_from_cuts,
 };

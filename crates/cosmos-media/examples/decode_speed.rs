@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cosmos_media::{
-    FrameReader, ParallelFrameReader, PixelLayout, ReadOptions, ScaleFilter, read_video,
+    FrameReader, ParallelFrameReader, PixelLayout, ReadOptions, ScaleFilter, SkipLoopFilter,
+    read_video,
 };
 
 /// One way of decoding the whole file; returns the frame count.
@@ -119,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "luma 48x27, auto threads, skip_loop_filter",
             Box::new(|| {
                 let options = ReadOptions {
-                    skip_loop_filter: true,
+                    skip_loop_filter: SkipLoopFilter::All,
                     ..ReadOptions::default()
                         .resize(48, 27)
                         .pixels(PixelLayout::Luma)
@@ -128,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         ),
     ];
-    // The curator's shot-detection decode (longer side 256, fast bilinear, no deblocking), with
+    // The curator's shot-detection decode (longer side 256, linear from YUV, no deblocking), with
     // one frame-threaded decoder and with keyframe-delimited segments in parallel.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let long = info.width.max(info.height).max(1) as f64 / 256.0;
@@ -137,12 +138,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ((info.height as f64 / long).round() as u32).max(1),
     );
     let detection = ReadOptions {
-        skip_loop_filter: true,
+        skip_loop_filter: SkipLoopFilter::All,
         quick_open: true,
         threads: cores,
         ..ReadOptions::default()
             .resize(small.0, small.1)
-            .scale_filter(ScaleFilter::FastBilinear)
+            .scale_filter(ScaleFilter::Linear)
     };
     let frame_threads = detection.clone();
     let segmented = detection.clone();

@@ -65,6 +65,12 @@ pub enum ScaleFilter {
     Bicubic,
     /// swscale's nearest neighbour.
     Point,
+    /// The centre-aligned bilinear resize of OpenCV's `INTER_LINEAR` (PySceneDetect's): two taps
+    /// per axis at any factor, on the frame as a full-size RGB conversion would give it (each
+    /// pixel with its 2×2 block's chroma). Computed straight from 8-bit YUV 4:2:0 planes without
+    /// swscale, cheaper than [`FastBilinear`](Self::FastBilinear). Other pixel formats and luma
+    /// output fall back to `FastBilinear`.
+    Linear,
 }
 
 impl ScaleFilter {
@@ -75,6 +81,7 @@ impl ScaleFilter {
             Self::FastBilinear => scaling::Flags::FAST_BILINEAR,
             Self::Bicubic => scaling::Flags::BICUBIC,
             Self::Point => scaling::Flags::POINT,
+            Self::Linear => scaling::Flags::FAST_BILINEAR,
         }
     }
 }
@@ -110,10 +117,24 @@ pub struct ReadOptions {
     /// of the 13 ms it takes to open a 720p file here). Other containers, and headers that leave
     /// something out, are probed as usual. Off by default.
     pub quick_open: bool,
-    /// Skip the codec's in-loop deblocking filter (H.264, HEVC): ~20% faster decoding, slightly
-    /// blockier frames, and errors that accumulate until the next keyframe. Good enough for shot
-    /// detection on small frames; leave it off for frames that feed a model or a metric.
-    pub skip_loop_filter: bool,
+    /// Which frames skip the codec's in-loop deblocking filter (H.264, HEVC); default: none.
+    pub skip_loop_filter: SkipLoopFilter,
+}
+
+/// Frames whose in-loop deblocking filter (H.264, HEVC) the decoder skips: less decoding work
+/// for slightly different pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SkipLoopFilter {
+    /// Decode every frame exactly (the default).
+    #[default]
+    Never,
+    /// Frames no other frame predicts from (most B-frames): their blockier pixels stay in those
+    /// frames, nothing drifts. Saves part of the filter's cost on streams with B-frames.
+    NonReference,
+    /// Every frame: ~20% faster H.264 decoding, but reference frames are predicted from
+    /// unfiltered pictures, so the differences grow until the next keyframe. Good enough for
+    /// statistics of small, heavily scaled frames; not for frames that feed a model or a metric.
+    All,
 }
 
 impl Default for ReadOptions {
@@ -128,7 +149,7 @@ impl Default for ReadOptions {
             threads: 0,
             on_damage: DamagePolicy::Fail,
             quick_open: false,
-            skip_loop_filter: false,
+            skip_loop_filter: SkipLoopFilter::Never,
         }
     }
 }
@@ -255,6 +276,8 @@ pub struct FrameReader {
     output_size: Option<(u32, u32)>,
     decoded: ffmpeg::frame::Video,
     scaled: ffmpeg::frame::Video,
+    /// Row sums of [`ScaleFilter::Decimate`].
+    linear_scratch: crate::yuv_resize::Scratch,
     pending_packet: Option<ffmpeg::Packet>,
     state: State,
     emitted: usize,
@@ -362,6 +385,7 @@ impl FrameReader {
             output_size: options.resize,
             decoded: ffmpeg::frame::Video::empty(),
             scaled: ffmpeg::frame::Video::empty(),
+            linear_scratch: crate::yuv_resize::Scratch::default(),
             pending_packet: None,
             state: State::Reading,
             emitted: 0,
@@ -635,6 +659,9 @@ impl FrameReader {
             self.decoded.height(),
         );
         let (width, height) = *self.output_size.get_or_insert((source.1, source.2));
+        if self.linear_into(width, height, out) {
+            return Ok(());
+        }
         let rebuild = self.scaler.as_ref().is_none_or(|(_, key)| *key != source);
         if rebuild {
             // No ACCURATE_RND: it disables swscale's SIMD YUV→RGB path and made full-size RGB
@@ -680,6 +707,43 @@ impl FrameReader {
             out.extend_from_slice(&data[row * stride..row * stride + row_bytes]);
         }
         Ok(())
+    }
+
+    /// [`ScaleFilter::Linear`]'s path: resizes `self.decoded` to `width` x `height` RGB without
+    /// swscale when that filter is asked for, the output is RGB and the frame 8-bit YUV 4:2:0.
+    /// `false`: not done (the caller uses swscale).
+    fn linear_into(&mut self, width: u32, height: u32, out: &mut Vec<u8>) -> bool {
+        let frame = &self.decoded;
+        let format = frame.format();
+        if self.options.scale_filter != ScaleFilter::Linear
+            || self.options.pixels != PixelLayout::Rgb
+            || !matches!(format, Pixel::YUV420P | Pixel::YUVJ420P)
+        {
+            return false;
+        }
+        let full_range =
+            format == Pixel::YUVJ420P || frame.color_range() == ffmpeg::util::color::Range::JPEG;
+        // SAFETY: reads a plain field of the frame the decoder just filled.
+        let space = unsafe { (*frame.as_ptr()).colorspace as i32 };
+        let (kr, kb) = crate::yuv_resize::YuvMatrix::weights_of_colorspace(space);
+        let matrix = crate::yuv_resize::YuvMatrix::like_swscale(kr, kb, full_range);
+        let planes = crate::yuv_resize::Yuv420 {
+            y: frame.data(0),
+            y_stride: frame.stride(0),
+            u: frame.data(1),
+            u_stride: frame.stride(1),
+            v: frame.data(2),
+            v_stride: frame.stride(2),
+            width: frame.width() as usize,
+            height: frame.height() as usize,
+        };
+        crate::yuv_resize::resize_to_rgb(
+            &planes,
+            (width as usize, height as usize),
+            &matrix,
+            &mut self.linear_scratch,
+            out,
+        )
     }
 
     /// The container index's keyframes of the stream: `(decode-order position, dts)`, and the
@@ -1048,8 +1112,10 @@ fn open_decoder(
     })?;
     let mut decoder = context.decoder();
     decoder.set_packet_time_base(time_base);
-    if options.skip_loop_filter {
-        decoder.skip_loop_filter(ffmpeg::Discard::All);
+    match options.skip_loop_filter {
+        SkipLoopFilter::Never => {}
+        SkipLoopFilter::NonReference => decoder.skip_loop_filter(ffmpeg::Discard::NonReference),
+        SkipLoopFilter::All => decoder.skip_loop_filter(ffmpeg::Discard::All),
     }
     let mut codec_options = ffmpeg::Dictionary::new();
     let threads = if threads == 0 {

@@ -53,12 +53,13 @@ mod image_io;
 pub mod metrics;
 mod parallel;
 mod video;
+mod yuv_resize;
 
 pub use compose::{ResizeFilter, resize_frames, resize_image, resize_video, side_by_side};
 pub use convert::{frames_to_model, image_to_model, model_to_frames, model_to_image};
 pub use decode::{
-    FrameReader, LumaFrames, PixelLayout, ReadOptions, ScaleFilter, VideoFrame, probe,
-    read_luma_frames, read_video,
+    FrameReader, LumaFrames, PixelLayout, ReadOptions, ScaleFilter, SkipLoopFilter, VideoFrame,
+    probe, read_luma_frames, read_video,
 };
 pub use encode::{VideoWriter, WriteOptions, write_video};
 pub use error::{Error, Result};

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use cosmos_media::{
-    DamagePolicy, Error, FrameReader, PixelLayout, ReadOptions, ResizeFilter, Video, WriteOptions,
-    metrics, probe, psnr, psnr_video, read_luma_frames, read_video, resize_frames, side_by_side,
-    ssim_video, write_video,
+    DamagePolicy, Error, FrameReader, PixelLayout, ReadOptions, ResizeFilter, ScaleFilter,
+    SkipLoopFilter, Video, WriteOptions, metrics, probe, psnr, psnr_video, read_luma_frames,
+    read_video, resize_frames, side_by_side, ssim_video, write_video,
 };
 use ndarray::{Array4, Axis, s};
 
@@ -169,7 +169,7 @@ fn luma_fast_path_matches_luma_of_the_rgb_frames() {
 
     // Skipping the deblocking filter changes pixels a little, not frames.
     let options = ReadOptions {
-        skip_loop_filter: true,
+        skip_loop_filter: SkipLoopFilter::All,
         ..ReadOptions::default()
             .resize(48, 27)
             .pixels(PixelLayout::Luma)
@@ -492,4 +492,49 @@ fn side_by_side_demo_is_writable() {
     )
     .unwrap();
     assert_eq!(read_video(&path, &ReadOptions::default()).unwrap().len(), 8);
+}
+
+/// OpenCV's `INTER_LINEAR` resize of its own RGB decoding of bikes.mp4's frame 10 to 256x109
+/// (what PySceneDetect scores), saved as PNG by the script in testdata/media/README.md.
+const BIKES_FRAME10_OPENCV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../testdata/media/bikes_frame10_opencv_256x109.png"
+);
+
+#[test]
+fn linear_filter_reproduces_opencvs_downscaled_frames() {
+    let expected = cosmos_media::read_image(BIKES_FRAME10_OPENCV).unwrap();
+    assert_eq!(expected.dim(), (109, 256, 3));
+    let difference = |filter: ScaleFilter, skip: SkipLoopFilter| {
+        let options = ReadOptions {
+            skip_loop_filter: skip,
+            ..ReadOptions::default()
+                .range(10, 1)
+                .resize(256, 109)
+                .scale_filter(filter)
+        };
+        let video = read_video(BIKES, &options).unwrap();
+        let frame = video.frames.index_axis(Axis(0), 0);
+        frame
+            .iter()
+            .zip(expected.iter())
+            .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+            .sum::<f64>()
+            / expected.len() as f64
+    };
+    // Measured: 0.38 levels on average (the per-pixel truncations of FFmpeg's converter are
+    // matched on average, not bit for bit); swscale's fast bilinear filter: ~4.9.
+    let linear = difference(ScaleFilter::Linear, SkipLoopFilter::Never);
+    let fast = difference(ScaleFilter::FastBilinear, SkipLoopFilter::Never);
+    assert!(linear < 0.6, "mean absolute difference {linear}");
+    assert!(
+        fast > 3.0 * linear,
+        "fast bilinear {fast} vs linear {linear}"
+    );
+    // Deblocking skipped on non-reference frames only: frame 10 stays close.
+    let non_reference = difference(ScaleFilter::Linear, SkipLoopFilter::NonReference);
+    assert!(
+        non_reference < 1.0,
+        "mean absolute difference {non_reference}"
+    );
 }
