@@ -276,7 +276,7 @@ pub struct FrameReader {
     output_size: Option<(u32, u32)>,
     decoded: ffmpeg::frame::Video,
     scaled: ffmpeg::frame::Video,
-    /// Row sums of [`ScaleFilter::Decimate`].
+    /// Buffers of [`ScaleFilter::Linear`].
     linear_scratch: crate::yuv_resize::Scratch,
     pending_packet: Option<ffmpeg::Packet>,
     state: State,
@@ -723,8 +723,7 @@ impl FrameReader {
         }
         let full_range =
             format == Pixel::YUVJ420P || frame.color_range() == ffmpeg::util::color::Range::JPEG;
-        // SAFETY: reads a plain field of the frame the decoder just filled.
-        let space = unsafe { (*frame.as_ptr()).colorspace as i32 };
+        let space = ffmpeg::ffi::AVColorSpace::from(frame.color_space()) as i32;
         let (kr, kb) = crate::yuv_resize::YuvMatrix::weights_of_colorspace(space);
         let matrix = crate::yuv_resize::YuvMatrix::like_swscale(kr, kb, full_range);
         let planes = crate::yuv_resize::Yuv420 {

@@ -92,9 +92,9 @@ impl YuvMatrix {
     }
 }
 
-/// Where one axis's output positions sample the source: the first tap's index, its chroma
-/// sample's index (`index / 2`), the same for the second tap (the next pixel, or the same one at
-/// the far edge) and the second tap's weight.
+/// Where one axis's output positions sample the source: per output position, the first tap's
+/// index, the second tap's (the next pixel, or the same one at the far edge) and the second
+/// tap's weight. (Chroma taps are these indices halved.)
 #[derive(Debug, Default)]
 struct Axis {
     first: Vec<usize>,
@@ -125,7 +125,7 @@ impl Axis {
 }
 
 /// Reusable buffers of [`resize_to_rgb`]: the sampling plan of the last sizes seen and the
-/// per-row sums.
+/// blended rows.
 #[derive(Default)]
 pub(crate) struct Scratch {
     sizes: Option<((usize, usize), (usize, usize))>,
@@ -251,7 +251,8 @@ fn resize_rows(frame: &Yuv420<'_>, matrix: &YuvMatrix, scratch: &mut Scratch, ou
     }
 }
 
-/// RGB24 of one row of blended luma and chroma, rounded to nearest and clipped to 0..=255.
+/// RGB24 of one row of blended luma and chroma, with the matrix's rounding offsets, clipped to
+/// 0..=255.
 #[inline(always)]
 fn convert_row(matrix: &YuvMatrix, ys: &[f32], us: &[f32], vs: &[f32], out: &mut [u8]) {
     let base = -matrix.y * matrix.y0;
@@ -273,6 +274,7 @@ fn convert_row(matrix: &YuvMatrix, ys: &[f32], us: &[f32], vs: &[f32], out: &mut
 }
 
 /// `out[i] = a[i] + weight·(b[i] − a[i])` (one source row when `a` and `b` are the same row).
+#[inline(always)]
 fn blend_rows(out: &mut [f32], a: &[u8], b: &[u8], weight: f32) {
     if weight == 0.0 || std::ptr::eq(a, b) {
         for (o, &a) in out.iter_mut().zip(a) {
