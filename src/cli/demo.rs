@@ -22,7 +22,8 @@ The world: balls under gravity bouncing off the walls and off each other, render
 The world model (a small continuous video tokenizer and an action-conditioned Cosmos DiT,
 both trained on this machine's CPU and shipped inside the binary) sees the first 5 frames of a
 held-out episode and the action, a push of one ball, applied between frame 4 and frame 5, and
-predicts frames 5-16. The simulator plays the same episode with the same push for the ground
+predicts frames 5-16, four at a time (each window of 4 frames conditioned on the latest 5
+frames, given or predicted). The simulator plays the same episode with the same push for the ground
 truth; the baseline copies frame 4.
 
 Writes DIR/demo.mp4 and DIR/demo.gif: ground truth | prediction | copy-last, 4x enlarged (the

@@ -134,7 +134,7 @@ pub struct DitArgs {
     pub log_every: usize,
     /// Extra loss weight where the scene moves (0: the plain EDM loss): each predicted latent
     /// position counts 1 + X · its mean change from the last condition frame.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub motion_weight: f64,
 }
 
@@ -165,14 +165,14 @@ pub struct WorldModelArgs {
     /// Training episodes of the physics world.
     #[arg(long, default_value_t = 4096)]
     pub episodes: usize,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 3000)]
+    /// Optimiser steps (the length of the learning-rate schedule).
+    #[arg(long, default_value_t = 5600)]
     pub steps: usize,
     /// Clips per step.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 4e-4)]
+    #[arg(long, default_value_t = 8e-4)]
     pub lr: f64,
     /// Stop after this many minutes of training.
     #[arg(long)]
@@ -207,6 +207,14 @@ pub struct WorldModelArgs {
     /// Leave out the spatial push map (actions as vectors only).
     #[arg(long)]
     pub no_action_map: bool,
+    /// Latent frames (4 video frames each) one window predicts, 1–3: fewer train faster and
+    /// are rolled forward window by window at prediction time.
+    #[arg(long, default_value_t = 1)]
+    pub predicted_latent_frames: usize,
+    /// Stop after this step (the learning-rate schedule still spans --steps): replays a run
+    /// that --minutes ended, on any machine.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
     /// Held-out episodes to evaluate on afterwards.
     #[arg(long, default_value_t = 32)]
     pub eval: usize,
@@ -571,9 +579,11 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
         cache: args.cache.clone(),
         out_dir: args.out.clone(),
         max_seconds: args.minutes.map(|m| m * 60.0),
+        stop_after: args.stop_after,
         resume: args.resume,
         init_from: args.init.clone(),
         action_map: !args.no_action_map,
+        predicted_latent_frames: args.predicted_latent_frames,
         checkpoint_dir: Some(
             args.checkpoints
                 .clone()

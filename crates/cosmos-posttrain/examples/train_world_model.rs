@@ -9,13 +9,16 @@
 //!
 //! Options: `--episodes N`, `--steps N`, `--batch N`, `--lr X`, `--warmup N`, `--seed N`,
 //! `--clip X` (gradient-norm clip), `--p-mean X`, `--p-std X` (the log-normal σ distribution),
-//! `--motion-weight X` (extra loss weight where the scene moves), `--minutes X` (training time limit), `--every N` (checkpoint interval), `--cache FILE`
+//! `--motion-weight X` (extra loss weight where the scene moves), `--minutes X` (training time
+//! limit), `--stop-after N` (stop after step N, the schedule still spanning `--steps`),
+//! `--every N` (checkpoint interval), `--cache FILE`
 //! (latent cache), `--out DIR`, `--checkpoints DIR` (training checkpoint; default under the
 //! temporary folder), `--resume`, `--random-tokenizer` (a random world tokenizer, for
 //! trying the loop before the real one exists), `--eval N` (held-out episodes), `--eval-only`,
 //! `--sampler-steps N`, `--init DIR` (start from a trained world model: its weights, with any
 //! conditioning it lacks, such as the action map, zero-initialised), `--no-action-map` (no
-//! spatial push map).
+//! spatial push map), `--predicted-latent-frames N` (latent frames one window predicts, 1–3;
+//! default 3).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -56,10 +59,12 @@ fn main() {
         cache: None,
         out_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/world_model")),
         max_seconds: None,
+        stop_after: None,
         resume: false,
         checkpoint_dir: Some(std::env::temp_dir().join("cosmos-world-model-training")),
         init_from: None,
         action_map: true,
+        predicted_latent_frames: 3,
     };
     let mut random_tokenizer = false;
     let mut eval_episodes = 32usize;
@@ -80,11 +85,15 @@ fn main() {
             "--motion-weight" => options.train.motion_weight = parse(&flag, args.next()),
             "--every" => options.train.checkpoint_every = Some(parse(&flag, args.next())),
             "--minutes" => options.max_seconds = Some(parse::<f64>(&flag, args.next()) * 60.0),
+            "--stop-after" => options.stop_after = Some(parse(&flag, args.next())),
             "--cache" => options.cache = Some(parse(&flag, args.next())),
             "--out" => options.out_dir = parse(&flag, args.next()),
             "--resume" => options.resume = true,
             "--init" => options.init_from = Some(parse(&flag, args.next())),
             "--no-action-map" => options.action_map = false,
+            "--predicted-latent-frames" => {
+                options.predicted_latent_frames = parse(&flag, args.next())
+            }
             "--checkpoints" => options.checkpoint_dir = Some(parse(&flag, args.next())),
             "--random-tokenizer" => random_tokenizer = true,
             "--eval" => eval_episodes = parse(&flag, args.next()),
@@ -93,7 +102,7 @@ fn main() {
             "--help" | "-h" => {
                 println!(
                     "train_world_model [--episodes N] [--steps N] [--batch N] [--lr X] [--warmup N] \
-                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--motion-weight X] [--minutes X] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] \
+                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--motion-weight X] [--minutes X] [--stop-after N] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] [--predicted-latent-frames N] \
                      [--random-tokenizer] [--eval N] [--eval-only] [--sampler-steps N]"
                 );
                 return;

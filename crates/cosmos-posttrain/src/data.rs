@@ -317,6 +317,42 @@ impl LatentSet {
         })
     }
 
+    /// Keeps the first `frames` latent frames of every sample (latents, per-frame vectors and
+    /// action maps), e.g. to train on a shorter window than was encoded.
+    pub fn truncate_frames(&mut self, frames: usize) -> Result<()> {
+        let [c, t, h, w] = self.shape;
+        if frames == 0 || frames > t {
+            return Err(Error::Shape {
+                what: "latent frames kept".into(),
+                expected: format!("1..={t}"),
+                found: frames.to_string(),
+            });
+        }
+        // Rows of `plane` values per frame, `groups` groups of `t` frames each.
+        let cut = |v: &mut Vec<f32>, groups: usize, plane: usize| {
+            let kept: Vec<f32> = (0..groups)
+                .flat_map(|g| v[g * t * plane..(g * t + frames) * plane].iter().copied())
+                .collect();
+            *v = kept;
+        };
+        let (action_dim, camera_dim, maps) =
+            (self.action_dim, self.camera_dim, self.action_map_channels);
+        for s in &mut self.samples {
+            cut(&mut s.latent, c, h * w);
+            if let (Some(a), Some(d)) = (s.actions.as_mut(), action_dim) {
+                cut(a, 1, d);
+            }
+            if let (Some(p), Some(d)) = (s.camera.as_mut(), camera_dim) {
+                cut(p, 1, d);
+            }
+            if let (Some(m), Some(k)) = (s.action_map.as_mut(), maps) {
+                cut(m, k, h * w);
+            }
+        }
+        self.shape = [c, frames, h, w];
+        Ok(())
+    }
+
     /// Splits off the last `n` samples (e.g. for validation).
     pub fn split_off(&mut self, n: usize) -> LatentSet {
         let at = self.samples.len().saturating_sub(n);

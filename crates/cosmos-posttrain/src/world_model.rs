@@ -3,9 +3,11 @@
 //! [physics world](crate::world).
 //!
 //! Clips are 17 frames of 64×64; the tokenizer (×4 in time and space) makes latents
-//! `[16, 5, 16, 16]`. Latent frames 0–1 (video frames 0–4) condition, latent frames 2–4 (video
-//! frames 5–16) are predicted, and the action vectors of the world enter through a zero-initialised
-//! [`FrameConditioner`] on the DiT's per-frame hook. Action `t` acts between frame `t` and
+//! `[16, 5, 16, 16]`. Latent frames 0–1 (video frames 0–4) condition and a window of 1–3 latent
+//! frames after them is predicted ([`WorldModelConfig::predicted_latent_frames`]; the shipped
+//! model predicts one, frames 5–8, and [`WorldModel::predict`] rolls that window forward to
+//! frame 16 on its own predictions). The action vectors of the world enter through a
+//! zero-initialised [`FrameConditioner`] on the DiT's per-frame hook. Action `t` acts between frame `t` and
 //! `t + 1`, so latent frame `i ≥ 1` (frames `4i − 3 ..= 4i`) is given the four actions that
 //! produce its frames, `4(i − 1) .. 4i`, concatenated; latent frame 0 gets zeros
 //! ([`latent_frame_actions`]).
@@ -75,6 +77,21 @@ pub struct WorldModelConfig {
     /// ([`push_map`]), so that every token sees the impulse that acts where it is.
     #[serde(default)]
     pub action_map: bool,
+    /// Latent frames predicted per window after the [`CONDITION_LATENT_FRAMES`]: 3 (the
+    /// default) predicts frames 5–16 in one window; fewer predict `4 ×` that many frames per
+    /// window and [`WorldModel::predict`] rolls the window forward over its own predictions.
+    #[serde(default = "default_predicted_latent_frames")]
+    pub predicted_latent_frames: usize,
+    /// Video frames [`WorldModel::predict`] keeps from each window before rolling forward
+    /// (a multiple of 4 up to [`window_frames`](Self::window_frames); `None`: the whole
+    /// window). Keeping fewer than a window predicts re-anchors the later frames on fresher
+    /// context, at the cost of more windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_keep_frames: Option<usize>,
+}
+
+fn default_predicted_latent_frames() -> usize {
+    (CLIP_FRAMES - CONTEXT_FRAMES) / FRAMES_PER_LATENT
 }
 
 impl WorldModelConfig {
@@ -110,21 +127,51 @@ impl WorldModelConfig {
             sigma_max: 40.0,
             action_tokens: true,
             action_map: true,
+            predicted_latent_frames: default_predicted_latent_frames(),
+            rollout_keep_frames: None,
         }
+    }
+
+    /// Frames [`WorldModel::predict`] keeps from each window.
+    pub fn keep_frames(&self) -> usize {
+        self.rollout_keep_frames.unwrap_or(self.window_frames())
+    }
+
+    /// Latent frames of one window: the conditioning ones and the predicted ones.
+    pub fn window_latent_frames(&self) -> usize {
+        CONDITION_LATENT_FRAMES + self.predicted_latent_frames
+    }
+
+    /// Video frames one window predicts.
+    pub fn window_frames(&self) -> usize {
+        FRAMES_PER_LATENT * self.predicted_latent_frames
+    }
+
+    /// Checks the window against the clip: 1 to 3 predicted latent frames.
+    pub fn validate(&self) -> Result<()> {
+        let most = default_predicted_latent_frames();
+        if self.predicted_latent_frames == 0 || self.predicted_latent_frames > most {
+            return Err(Error::Config(format!(
+                "predicted_latent_frames must be in 1..={most}, found {}",
+                self.predicted_latent_frames
+            )));
+        }
+        check_keep(self.keep_frames(), self.window_frames())
     }
 
     /// Builds a freshly initialised model (zero action projection).
     pub fn init(&self, device: &Device) -> Result<ConditionedDit> {
+        self.validate()?;
         let dit = crate::trainer::random_position_tables(self.dit.init(device)?, 0.02);
         let conditioner = FrameConditionerConfig::new(self.dit.hidden_size())
             .with_action_dim(Some(FRAMES_PER_LATENT * self.action_dim))
             .with_inner(Some(self.action_inner))
             // Trained from scratch: no pretrained function to preserve, so a random start.
             .with_zero_init(false)
-            .with_action_tokens(self.action_tokens.then_some((
-                1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT,
-                self.dit.text_embed_dim,
-            )))
+            .with_action_tokens(
+                self.action_tokens
+                    .then_some((self.window_latent_frames(), self.dit.text_embed_dim)),
+            )
             .with_action_map(
                 self.action_map
                     .then_some((PUSH_MAP_CHANNELS, self.dit.patch_size)),
@@ -243,6 +290,17 @@ pub fn push_map(
     map
 }
 
+/// Frames kept per window: a multiple of [`FRAMES_PER_LATENT`] in `4..=window`.
+fn check_keep(keep: usize, window: usize) -> Result<()> {
+    if keep == 0 || keep > window || !keep.is_multiple_of(FRAMES_PER_LATENT) {
+        return Err(Error::Config(format!(
+            "frames kept per window must be a multiple of {FRAMES_PER_LATENT} up to the \
+             window's {window}, found {keep}"
+        )));
+    }
+    Ok(())
+}
+
 /// The action-conditioned world model: tokenizer + conditioned DiT.
 pub struct WorldModel {
     /// The world tokenizer.
@@ -312,13 +370,35 @@ impl WorldModel {
     ///
     /// `context: [5, 64, 64, 3]` u8 frames; `actions`: 16 per-frame vectors for frames 0..16
     /// (action `t` between frames `t` and `t + 1`; [`Action::to_vector`]). Returns
-    /// `[12, 64, 64, 3]`. Deterministic given `seed`; `steps` Euler steps (10–20 is plenty).
+    /// `[12, 64, 64, 3]`. The model rolls forward window by window
+    /// ([`predict_sliding`](Self::predict_sliding)) when its window predicts fewer than 12
+    /// frames ([`WorldModelConfig::predicted_latent_frames`]) or it keeps fewer
+    /// ([`WorldModelConfig::rollout_keep_frames`]). Deterministic given
+    /// `seed`; `steps` Euler steps (1 for the shipped model, which predicts the conditional
+    /// mean).
     pub fn predict(
         &self,
         context: ArrayView4<u8>,
         actions: &[Vec<f32>],
         seed: u64,
         steps: usize,
+    ) -> Result<Array4<u8>> {
+        self.predict_sliding(context, actions, seed, steps, self.config.keep_frames())
+    }
+
+    /// Predicts the 12 frames that follow 5 context frames window by window: each window
+    /// predicts from the latest 5 frames (given or already predicted) and keeps its first
+    /// `keep` frames, so no kept frame is more than `keep` frames past its window's context.
+    /// `keep` is a multiple of 4 up to the window's frames ([`WorldModelConfig::window_frames`]).
+    /// Arguments otherwise as [`predict`](Self::predict); actions past the 16 given ones are
+    /// none.
+    pub fn predict_sliding(
+        &self,
+        context: ArrayView4<u8>,
+        actions: &[Vec<f32>],
+        seed: u64,
+        steps: usize,
+        keep: usize,
     ) -> Result<Array4<u8>> {
         let size = self.config.world.size;
         let want = [CONTEXT_FRAMES, size, size, 3];
@@ -329,7 +409,6 @@ impl WorldModel {
                 found: format!("{:?}", context.shape()),
             });
         }
-        let latent_frames = 1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT;
         if actions.len() != CLIP_FRAMES - 1 {
             return Err(Error::Shape {
                 what: "actions".into(),
@@ -348,6 +427,43 @@ impl WorldModel {
                 found: format!("{} values", a.len()),
             });
         }
+        check_keep(keep, self.config.window_frames())?;
+        let mut frames = Array4::<u8>::zeros((CLIP_FRAMES, size, size, 3));
+        frames
+            .slice_mut(s![..CONTEXT_FRAMES, .., .., ..])
+            .assign(&context);
+        let none = vec![0.0f32; self.config.action_dim];
+        let mut done = CONTEXT_FRAMES;
+        while done < CLIP_FRAMES {
+            let start = done - CONTEXT_FRAMES;
+            let shifted: Vec<Vec<f32>> = (start..start + CLIP_FRAMES - 1)
+                .map(|t| actions.get(t).cloned().unwrap_or_else(|| none.clone()))
+                .collect();
+            let predicted = self.predict_window(
+                frames.slice(s![start..done, .., .., ..]),
+                &shifted,
+                seed,
+                steps,
+            )?;
+            let take = keep.min(CLIP_FRAMES - done);
+            frames
+                .slice_mut(s![done..done + take, .., .., ..])
+                .assign(&predicted.slice(s![..take, .., .., ..]));
+            done += take;
+        }
+        Ok(frames.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+    }
+
+    /// One window: the [`window_frames`](WorldModelConfig::window_frames) frames after
+    /// `context` (checked by the caller).
+    fn predict_window(
+        &self,
+        context: ArrayView4<u8>,
+        actions: &[Vec<f32>],
+        seed: u64,
+        steps: usize,
+    ) -> Result<Array4<u8>> {
+        let latent_frames = self.config.window_latent_frames();
         let video = frames_to_tensor(context, &self.device)?;
         let context_latent = self.tokenizer.encode(video)?.latent; // [1, C, 2, h, w]
         let [_, c, _, h, w] = context_latent.dims();
@@ -501,6 +617,9 @@ pub struct WorldModelTrainOptions {
     pub out_dir: PathBuf,
     /// Stop after this many seconds of training, whatever `train.steps` says.
     pub max_seconds: Option<f64>,
+    /// Stop after this step, whatever `train.steps` says (the learning-rate schedule still
+    /// spans `train.steps`): replays a run that a time limit ended, on any machine.
+    pub stop_after: Option<usize>,
     /// Resume from the training checkpoint if present.
     pub resume: bool,
     /// Where the training checkpoint (weights, Adam moments, step) goes; `out_dir/training`
@@ -513,6 +632,9 @@ pub struct WorldModelTrainOptions {
     pub init_from: Option<PathBuf>,
     /// Draw pushes as spatial action maps too ([`WorldModelConfig::action_map`]).
     pub action_map: bool,
+    /// Latent frames predicted per window ([`WorldModelConfig::predicted_latent_frames`]):
+    /// training uses the first `2 +` this many latent frames of each episode.
+    pub predicted_latent_frames: usize,
 }
 
 /// The actions of training episode `seed`: the world's random pushes while the context is
@@ -637,6 +759,11 @@ pub fn train_world_model(
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<(WorldModel, TrainSummary)> {
     let start = Instant::now();
+    WorldModelConfig {
+        predicted_latent_frames: options.predicted_latent_frames,
+        ..WorldModelConfig::small(options.world.clone())
+    }
+    .validate()?;
     let cached = options
         .cache
         .as_ref()
@@ -697,6 +824,11 @@ pub fn train_world_model(
     }
     let mut config = WorldModelConfig::small(options.world.clone());
     config.action_map = options.action_map;
+    config.predicted_latent_frames = options.predicted_latent_frames;
+    config.validate()?;
+    if config.window_latent_frames() < set.shape[1] {
+        set.truncate_frames(config.window_latent_frames())?;
+    }
     let start_from = match &options.init_from {
         Some(dir) => {
             let path = dir.join("config.json");
@@ -769,7 +901,8 @@ pub fn train_world_model(
             grad_norm,
             elapsed: train_start.elapsed().as_secs_f64(),
         });
-        let out_of_time = deadline.is_some_and(|d| train_start.elapsed().as_secs_f64() > d);
+        let out_of_time = deadline.is_some_and(|d| train_start.elapsed().as_secs_f64() > d)
+            || options.stop_after.is_some_and(|s| trainer.step >= s);
         let due = trainer
             .options
             .checkpoint_every
@@ -778,8 +911,8 @@ pub fn train_world_model(
             trainer.save_checkpoint(&checkpoint)?;
             last_checkpoint = Some(checkpoint.clone());
         }
-        if out_of_time {
-            log(&format!("time budget reached at step {}", trainer.step));
+        if out_of_time && trainer.step < steps {
+            log(&format!("stopped at step {} of {steps}", trainer.step));
             break;
         }
     }
@@ -1015,6 +1148,44 @@ mod tests {
             [16, 16],
         );
         assert!(empty.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn window_settings_default_for_older_configs_and_are_checked() {
+        let config = WorldModelConfig::small(WorldConfig::default());
+        let mut json: serde_json::Value = serde_json::to_value(&config).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        assert!(
+            !fields.contains_key("rollout_keep_frames"),
+            "None is not written"
+        );
+        fields.remove("predicted_latent_frames");
+        let old: WorldModelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.predicted_latent_frames, 3);
+        assert_eq!(old.rollout_keep_frames, None);
+        assert_eq!((old.window_frames(), old.keep_frames()), (12, 12));
+        old.validate().unwrap();
+        for (predicted, keep, ok) in [
+            (1, None, true),
+            (1, Some(4), true),
+            (1, Some(8), false),
+            (0, None, false),
+            (4, None, false),
+            (3, Some(8), true),
+            (3, Some(6), false),
+            (3, Some(0), false),
+        ] {
+            let c = WorldModelConfig {
+                predicted_latent_frames: predicted,
+                rollout_keep_frames: keep,
+                ..config.clone()
+            };
+            assert_eq!(
+                c.validate().is_ok(),
+                ok,
+                "{predicted} predicted, keep {keep:?}"
+            );
+        }
     }
 
     const VALIDATION_SEEDS_FOR_TEST: u64 = crate::world::VALIDATION_SEEDS.start + 3;

@@ -1,15 +1,16 @@
 //! The shipped world model on held-out episodes: it must beat copying the last frame on PSNR,
 //! and a push must move the predicted ball the way the simulator moves it.
 //!
-//! Status of the shipped weights (measured on the 6 rollouts below, 1 sampler step): PSNR
-//! 18.22 dB against 15.83 dB for copy-last (+2.4 dB; the test asserts +1.0 dB), the pushed
-//! ball's position error 10.5 px against 17.05 px for copy-last (the test asserts below
-//! copy-last), and where the pushed ball is visible in both predictions of a left/right pair,
-//! the pair is separated the simulator's way in 2 of the 3 pairs (46 vs 46 px, 45 vs 32 px;
-//! −6 vs +16 px in the third; the test asserts a majority). But in the last predicted frame the
-//! pushed ball is often lost in the blur, so the stricter checks there (separation of left and
-//! right pushes, error under 8 px) are reported, not asserted: following the push closely to
-//! the end is still open (issue #7 item 4).
+//! Status of the shipped weights (measured on the 6 rollouts below, 1 sampler step, windows of
+//! 4 frames rolled forward): PSNR 18.55 dB against 15.83 dB for copy-last (+2.7 dB; the test
+//! asserts +2.0 dB), the pushed ball's position error 9.75 px against 17.05 px for copy-last
+//! (the test asserts below three quarters of it), the pushed ball found in the last predicted
+//! frame of 5 of the 6 rollouts (asserted: at least 4), and in both pairs where it is found
+//! after both pushes, right−left at the last frame is at least half the simulator's (−28.3 vs
+//! +16.0 px against −14.4 vs +11.6; −25.5 vs +2.9 against −28.6 vs +3.0; asserted: a majority
+//! of at least 2 pairs); at the latest frame where both predictions of a pair show it, all 3
+//! pairs are (asserted: a majority). Reported, not asserted: a position error under 8 px (the
+//! ball lags or overshoots by a few pixels).
 
 use burn::tensor::Device;
 use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, rollout_actions};
@@ -38,6 +39,11 @@ struct Scores {
     /// Per left/right pair, right−left displacement of the pushed ball at the latest predicted
     /// frame where both predictions show it: `(predicted, simulator)`.
     visible_separations: Vec<(f32, f32)>,
+    /// Rollouts whose last predicted frame shows the pushed ball.
+    found_at_the_end: usize,
+    /// Per pair where both last frames show it: right−left displacement `(predicted,
+    /// simulator)` at the last frame.
+    last_frame_separations: Vec<(f32, f32)>,
     push_failures: Vec<String>,
 }
 
@@ -73,6 +79,8 @@ fn score_shipped_model() -> Scores {
     let mut failures: Vec<String> = Vec::new();
     let mut visible = Vec::new();
     let mut visible_missing = 0;
+    let mut found_at_the_end = 0;
+    let mut last_frame_separations = Vec::new();
     for &(seed, ball) in &cases {
         let left = rollout(
             &model,
@@ -111,6 +119,10 @@ fn score_shipped_model() -> Scores {
         }
         let (left_dx, true_left_dx) = left.x_displacement();
         let (right_dx, true_right_dx) = right.x_displacement();
+        found_at_the_end += left_dx.is_some() as usize + right_dx.is_some() as usize;
+        if let (Some(l), Some(r)) = (left_dx, right_dx) {
+            last_frame_separations.push((r - l, true_right_dx - true_left_dx));
+        }
         eprintln!(
             "seed {seed} ball {ball}: dx left {left_dx:?} (simulator {true_left_dx:+.1}), right {right_dx:?} (simulator {true_right_dx:+.1})"
         );
@@ -158,6 +170,8 @@ fn score_shipped_model() -> Scores {
         position_error_px: e,
         copy_last_error_px: ce,
         visible_separations: visible,
+        found_at_the_end,
+        last_frame_separations,
         push_failures: failures,
     }
 }
@@ -170,21 +184,34 @@ fn world_model_beats_copy_last_on_psnr_and_pushed_ball_position() {
     for failure in &scores.push_failures {
         eprintln!("push not followed: {failure}");
     }
-    assert!(m > c + 1.0, "model {m:.2} dB vs copy-last {c:.2} dB");
+    assert!(m > c + 2.0, "model {m:.2} dB vs copy-last {c:.2} dB");
     let (e, ce) = (scores.position_error_px, scores.copy_last_error_px);
     assert!(
-        e < ce,
+        e < 0.75 * ce,
         "pushed-ball position error {e:.2} px, copy-last {ce:.2} px"
+    );
+    // The pushed ball stays visible to the end of most rollouts, and where both pushes of a
+    // pair show it at the end, most pairs are separated the simulator's way.
+    assert!(
+        scores.found_at_the_end >= 4,
+        "pushed ball found in the last frame of {} of 6 rollouts",
+        scores.found_at_the_end
+    );
+    let separated = |pairs: &[(f32, f32)]| {
+        pairs
+            .iter()
+            .filter(|&&(predicted, simulator)| predicted >= 0.5 * simulator)
+            .count()
+    };
+    let last = &scores.last_frame_separations;
+    assert!(
+        last.len() >= 2 && 2 * separated(last) > last.len(),
+        "last-frame left/right separations (predicted, simulator): {last:?}"
     );
     // Where the pushed ball is visible in both predictions, pushing right puts it right of
     // where pushing left does, by at least half the simulator's separation, in most pairs.
-    let followed = scores
-        .visible_separations
-        .iter()
-        .filter(|&&(predicted, simulator)| predicted >= 0.5 * simulator)
-        .count();
     assert!(
-        2 * followed > scores.visible_separations.len(),
+        2 * separated(&scores.visible_separations) > scores.visible_separations.len(),
         "left/right separations (predicted, simulator): {:?}",
         scores.visible_separations
     );
@@ -211,4 +238,76 @@ fn the_push_changes_the_prediction() {
         mean_abs > 0.2,
         "push left and push right predict nearly the same frames (mean |diff| {mean_abs:.3} levels)"
     );
+}
+
+/// Rolling forward chains windows: the shipped model predicts 4 frames per window, so
+/// predicting again from frames 4–8 of a rollout (the given frame 4 and the first 4 predicted)
+/// with the actions shifted by 4 must reproduce the rollout's frames 9–16 exactly. And a model
+/// with a 12-frame window that keeps 8 frames per window starts with its one-shot prediction's
+/// first 8 frames. Keeps that do not divide into latent frames, or exceed the window, are refused.
+#[test]
+fn a_sliding_rollout_chains_its_windows() {
+    use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
+    use cosmos_posttrain::world_model::WorldModelConfig;
+    use ndarray::{Array4, Axis, concatenate, s};
+    let device = Device::flex();
+    let model = WorldModel::load_shipped(&device).unwrap();
+    assert_eq!(model.config.window_frames(), 4);
+    let world = model.config.world.clone();
+    let seed = VALIDATION_SEEDS.start + 4;
+    let all = rollout_actions(&world, seed, Action::push(0, Direction::Up, world.push));
+    let actions: Vec<Vec<f32>> = all[..16].iter().map(|a| a.to_vector(world.balls)).collect();
+    let truth = episode_with_actions(&world, seed, &all);
+    let context = truth.frames.slice(s![..5, .., .., ..]);
+    let rollout = model.predict(context, &actions, 0, 1).unwrap();
+    assert_eq!(rollout.shape(), &[12, 64, 64, 3]);
+    let later_context = concatenate(
+        Axis(0),
+        &[
+            context.slice(s![4..5, .., .., ..]),
+            rollout.slice(s![..4, .., .., ..]),
+        ],
+    )
+    .unwrap();
+    let none = vec![0.0; world.balls + 2];
+    let shifted: Vec<Vec<f32>> = (4..20)
+        .map(|t| actions.get(t).cloned().unwrap_or_else(|| none.clone()))
+        .collect();
+    let again = model.predict(later_context.view(), &shifted, 0, 1).unwrap();
+    assert_eq!(
+        again.slice(s![..8, .., .., ..]),
+        rollout.slice(s![4.., .., .., ..])
+    );
+    for bad in [0, 6, 8] {
+        let err = model
+            .predict_sliding(context, &actions, 0, 1, bad)
+            .unwrap_err();
+        assert!(err.to_string().contains("multiple of 4"), "{err}");
+    }
+
+    // A random model with the full 12-frame window, keeping 8 frames per window.
+    let config = WorldModelConfig {
+        predicted_latent_frames: 3,
+        ..model.config.clone()
+    };
+    device.seed(5);
+    let wide = WorldModel::new(
+        load_world_tokenizer(&device).unwrap(),
+        config.init(&device).unwrap(),
+        config,
+        &device,
+    );
+    let one_shot = wide.predict_sliding(context, &actions, 0, 1, 12).unwrap();
+    let kept_8 = wide.predict_sliding(context, &actions, 0, 1, 8).unwrap();
+    assert_eq!(wide.predict(context, &actions, 0, 1).unwrap(), one_shot);
+    assert_eq!(
+        kept_8.slice(s![..8, .., .., ..]),
+        one_shot.slice(s![..8, .., .., ..])
+    );
+    let later = |a: &Array4<u8>| a.slice(s![8.., .., .., ..]).mapv(f32::from);
+    let diff = (later(&kept_8) - later(&one_shot))
+        .mapv(f32::abs)
+        .mean()
+        .unwrap();
+    assert!(diff > 0.05, "the second window changed nothing: {diff}");
 }

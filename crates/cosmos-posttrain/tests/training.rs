@@ -592,6 +592,53 @@ fn a_latent_set_round_trips_through_its_cache_file() {
 }
 
 #[test]
+fn truncating_a_latent_set_keeps_the_first_frames_of_every_part() {
+    // Values that name their position: latent c·100 + t·10 + i/16, actions t·10 + k, map
+    // 1000·k + t.
+    let (c, t, hw, a, k) = (2, 3, 16, 2, 2);
+    let mut set = LatentSet::new([c, t, 4, 4]);
+    set.push(LatentSample {
+        latent: (0..c * t * hw)
+            .map(|i| ((i / (t * hw)) * 100 + (i / hw % t) * 10) as f32 + (i % hw) as f32 / 16.0)
+            .collect(),
+        actions: Some((0..t * a).map(|i| ((i / a) * 10 + i % a) as f32).collect()),
+        camera: None,
+        view: None,
+        context: None,
+        action_map: Some(
+            (0..k * t * hw)
+                .map(|i| ((i / (t * hw)) * 1000 + i / hw % t) as f32)
+                .collect(),
+        ),
+    })
+    .unwrap();
+    let mut short = set.clone();
+    short.truncate_frames(2).unwrap();
+    assert_eq!(short.shape, [c, 2, 4, 4]);
+    let s = &short.samples[0];
+    assert_eq!(s.latent.len(), c * 2 * hw);
+    assert_eq!(s.latent[hw], 10.0, "channel 0, frame 1");
+    assert_eq!(s.latent[2 * hw], 100.0, "channel 1, frame 0");
+    assert_eq!(s.latent[2 * hw + 5], 100.0 + 5.0 / 16.0);
+    assert_eq!(s.actions.as_deref(), Some(&[0.0, 1.0, 10.0, 11.0][..]));
+    let map = s.action_map.as_ref().unwrap();
+    assert_eq!(map.len(), k * 2 * hw);
+    assert_eq!((map[hw], map[2 * hw], map[3 * hw]), (1.0, 1000.0, 1001.0));
+    // The truncated set still batches.
+    let batch = short.batch(&[0], &Device::flex()).unwrap();
+    assert_eq!(batch.latent.dims(), [1, c, 2, 4, 4]);
+    let mut all = set.clone();
+    all.truncate_frames(3).unwrap();
+    assert_eq!(all, set);
+    for bad in [0, 4] {
+        assert!(matches!(
+            set.clone().truncate_frames(bad),
+            Err(Error::Shape { .. })
+        ));
+    }
+}
+
+#[test]
 fn webdataset_shards_become_cached_latents_with_grouped_actions() {
     use cosmos_media::{Video, WriteOptions, write_video};
     let dir = tempfile::tempdir().unwrap();
@@ -827,4 +874,87 @@ fn the_motion_weight_changes_the_loss_only_where_the_scene_moves() {
             "{motion_weight} {condition_frames}"
         );
     }
+}
+
+/// `train_world_model` end to end at the smallest size: 4 encoded episodes, 2 steps (of a
+/// 3-step schedule, stopped) of a model whose window predicts one latent frame. The saved model records its window, loads back,
+/// and rolls forward window by window to the full 12 frames.
+#[test]
+fn a_one_window_world_model_trains_saves_and_rolls_forward() {
+    use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
+    use cosmos_posttrain::world::{VALIDATION_SEEDS, WorldConfig, episode};
+    use cosmos_posttrain::world_model::{WorldModel, WorldModelTrainOptions, train_world_model};
+    use ndarray::s;
+
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let options = WorldModelTrainOptions {
+        episodes: 4,
+        world: WorldConfig::default(),
+        train: TrainOptions {
+            steps: 3,
+            batch_size: 2,
+            learning_rate: 1e-3,
+            warmup_steps: 1,
+            p_mean: 3.4,
+            p_std: 0.3,
+            ..TrainOptions::default()
+        },
+        cache: None,
+        out_dir: dir.path().join("model"),
+        max_seconds: None,
+        stop_after: Some(2),
+        resume: false,
+        checkpoint_dir: Some(dir.path().join("checkpoints")),
+        init_from: None,
+        action_map: true,
+        predicted_latent_frames: 1,
+    };
+    let (_, summary) = train_world_model(
+        load_world_tokenizer(&device).unwrap(),
+        &options,
+        &device,
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 2);
+    assert!(summary.final_loss.is_finite());
+    let model = WorldModel::load(
+        &options.out_dir,
+        load_world_tokenizer(&device).unwrap(),
+        &device,
+    )
+    .unwrap();
+    assert_eq!(model.config.predicted_latent_frames, 1);
+    assert_eq!(model.config.window_frames(), 4);
+    let world = model.config.world.clone();
+    let e = episode(&world, VALIDATION_SEEDS.start, 17);
+    let actions: Vec<Vec<f32>> = e.actions[..16]
+        .iter()
+        .map(|a| a.to_vector(world.balls))
+        .collect();
+    let context = e.frames.slice(s![..5, .., .., ..]);
+    let predicted = model.predict(context, &actions, 0, 1).unwrap();
+    assert_eq!(predicted.shape(), &[12, 64, 64, 3]);
+    // A window of 4 frames cannot keep 8.
+    let err = model
+        .predict_sliding(context, &actions, 0, 1, 8)
+        .unwrap_err();
+    assert!(err.to_string().contains("window's 4"), "{err}");
+    // Training with the wrong number of predicted frames is refused before any work.
+    let bad = WorldModelTrainOptions {
+        predicted_latent_frames: 4,
+        ..options.clone()
+    };
+    let err = train_world_model(
+        load_world_tokenizer(&device).unwrap(),
+        &bad,
+        &device,
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .err()
+    .expect("4 predicted latent frames is refused");
+    assert!(err.to_string().contains("predicted_latent_frames"), "{err}");
 }
