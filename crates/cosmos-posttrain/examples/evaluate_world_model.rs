@@ -18,9 +18,9 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, mean, rollout_actions};
+use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, informative_pushes, mean};
 use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
-use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS, episode_with_actions};
+use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS};
 use cosmos_posttrain::world_model::{WorldModel, action_response, evaluate};
 
 fn main() {
@@ -109,22 +109,7 @@ fn run(
 
     // The rollouts of tests/evaluation.rs: the first held-out episodes where left vs right
     // ends more than 8 px apart, each pushed both ways.
-    let mut cases = Vec::new();
-    for i in 0..40 * wanted as u64 {
-        let seed = VALIDATION_SEEDS.start + i;
-        let ball = (i as usize) % world.balls;
-        let end_x = |direction| {
-            let push = Action::push(ball, direction, world.push);
-            let truth = episode_with_actions(&world, seed, &rollout_actions(&world, seed, push));
-            truth.positions.last().map_or(0.0, |p| p[ball][0])
-        };
-        if end_x(Direction::Right) - end_x(Direction::Left) > 8.0 {
-            cases.push((seed, ball));
-        }
-        if cases.len() == wanted {
-            break;
-        }
-    }
+    let cases = informative_pushes(&world, wanted, 8.0);
     let mut rollouts: Vec<RolloutEvaluation> = Vec::new();
     for &(seed, ball) in &cases {
         for direction in [Direction::Left, Direction::Right] {

@@ -174,6 +174,36 @@ pub fn rollout_actions(config: &WorldConfig, seed: u64, push: Action) -> Vec<Act
     actions
 }
 
+/// The first `count` held-out episodes (from `VALIDATION_SEEDS.start`, each with ball
+/// `i mod balls`) in which pushing that ball right rather than left after the context
+/// ([`rollout_actions`]) leaves it more than `min_separation_px` further right at the last
+/// frame: the pushes a world model can be checked on. Looks at no more than `40 · count`
+/// episodes, so fewer may come back.
+pub fn informative_pushes(
+    config: &WorldConfig,
+    count: usize,
+    min_separation_px: f32,
+) -> Vec<(u64, usize)> {
+    use crate::world::{Direction, VALIDATION_SEEDS};
+    let mut cases = Vec::with_capacity(count);
+    for i in 0..40 * count as u64 {
+        if cases.len() == count {
+            break;
+        }
+        let seed = VALIDATION_SEEDS.start + i;
+        let ball = (i as usize) % config.balls.max(1);
+        let end_x = |direction| {
+            let push = Action::push(ball, direction, config.push);
+            let truth = episode_with_actions(config, seed, &rollout_actions(config, seed, push));
+            truth.positions.last().map_or(0.0, |p| p[ball][0])
+        };
+        if end_x(Direction::Right) - end_x(Direction::Left) > min_separation_px {
+            cases.push((seed, ball));
+        }
+    }
+    cases
+}
+
 /// A prediction scored against the simulator and against the copy-last-frame baseline.
 #[derive(Debug, Clone)]
 pub struct RolloutEvaluation {
@@ -486,6 +516,26 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("[12, 64, 64, 3]"), "{err}");
+    }
+
+    #[test]
+    fn informative_pushes_separate_the_pushed_ball() {
+        let config = WorldConfig::default();
+        let cases = informative_pushes(&config, 3, 8.0);
+        assert_eq!(cases.len(), 3);
+        for &(seed, ball) in &cases {
+            let end_x = |direction| {
+                let push = Action::push(ball, direction, config.push);
+                episode_with_actions(&config, seed, &rollout_actions(&config, seed, push)).positions
+                    [CLIP_FRAMES - 1][ball][0]
+            };
+            assert!(
+                end_x(crate::world::Direction::Right) - end_x(crate::world::Direction::Left) > 8.0
+            );
+        }
+        // Seeds rise, and an impossible separation finds nothing.
+        assert!(cases.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(informative_pushes(&config, 2, 1000.0).is_empty());
     }
 
     #[test]

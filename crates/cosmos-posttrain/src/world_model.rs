@@ -825,7 +825,6 @@ pub fn train_world_model(
     let mut config = WorldModelConfig::small(options.world.clone());
     config.action_map = options.action_map;
     config.predicted_latent_frames = options.predicted_latent_frames;
-    config.validate()?;
     if config.window_latent_frames() < set.shape[1] {
         set.truncate_frames(config.window_latent_frames())?;
     }

@@ -13,7 +13,9 @@
 //! ball lags or overshoots by a few pixels).
 
 use burn::tensor::Device;
-use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, rollout_actions};
+use cosmos_posttrain::metrics::{
+    RolloutEvaluation, evaluate_rollout, informative_pushes, rollout_actions,
+};
 use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS, episode_with_actions};
 use cosmos_posttrain::world_model::WorldModel;
 
@@ -54,22 +56,7 @@ fn score_shipped_model() -> Scores {
 
     // Held-out cases where pushing left vs right makes a clear difference in the simulator
     // (the ball is not pinned against a wall or another ball).
-    let mut cases = Vec::new();
-    for i in 0..40u64 {
-        let seed = VALIDATION_SEEDS.start + i;
-        let ball = (i as usize) % world.balls;
-        let end_x = |direction| {
-            let push = Action::push(ball, direction, world.push);
-            let truth = episode_with_actions(&world, seed, &rollout_actions(&world, seed, push));
-            truth.positions.last().unwrap()[ball][0]
-        };
-        if end_x(Direction::Right) - end_x(Direction::Left) > 8.0 {
-            cases.push((seed, ball));
-        }
-        if cases.len() == 3 {
-            break;
-        }
-    }
+    let cases = informative_pushes(&world, 3, 8.0);
     assert_eq!(cases.len(), 3, "enough informative held-out episodes");
 
     let mut model_db = Vec::new();
@@ -269,7 +256,7 @@ fn a_sliding_rollout_chains_its_windows() {
         ],
     )
     .unwrap();
-    let none = vec![0.0; world.balls + 2];
+    let none = vec![0.0; model.config.action_dim];
     let shifted: Vec<Vec<f32>> = (4..20)
         .map(|t| actions.get(t).cloned().unwrap_or_else(|| none.clone()))
         .collect();
