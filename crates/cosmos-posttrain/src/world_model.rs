@@ -7,9 +7,9 @@
 //! frames after them is predicted ([`WorldModelConfig::predicted_latent_frames`]; the shipped
 //! model predicts one, frames 5–8, and [`WorldModel::predict`] rolls that window forward to
 //! frame 16 on its own predictions). The action vectors of the world enter through a
-//! zero-initialised [`FrameConditioner`] on the DiT's per-frame hook. Action `t` acts between frame `t` and
-//! `t + 1`, so latent frame `i ≥ 1` (frames `4i − 3 ..= 4i`) is given the four actions that
-//! produce its frames, `4(i − 1) .. 4i`, concatenated; latent frame 0 gets zeros
+//! zero-initialised [`FrameConditioner`] on the DiT's per-frame hook. Action `t` acts between
+//! frame `t` and `t + 1`, so latent frame `i ≥ 1` (frames `4i − 3 ..= 4i`) is given the four
+//! actions that produce its frames, `4(i − 1) .. 4i`, concatenated; latent frame 0 gets zeros
 //! ([`latent_frame_actions`]).
 //!
 //! [`train_world_model`] reproduces the shipped weights (`cargo run --release -p
