@@ -166,7 +166,7 @@ pub struct WorldModelArgs {
     #[arg(long, default_value_t = 4096)]
     pub episodes: usize,
     /// Optimiser steps (the length of the learning-rate schedule).
-    #[arg(long, default_value_t = 5600)]
+    #[arg(long, default_value_t = 10500)]
     pub steps: usize,
     /// Clips per step.
     #[arg(long, default_value_t = 8)]
@@ -202,7 +202,7 @@ pub struct WorldModelArgs {
     pub p_std: f64,
     /// Extra loss weight where the scene moves (0: the plain EDM loss): each predicted latent
     /// position counts 1 + X · its mean change from the last condition frame.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub motion_weight: f64,
     /// Leave out the spatial push map (actions as vectors only).
     #[arg(long)]

@@ -2,15 +2,14 @@
 //! and a push must move the predicted ball the way the simulator moves it.
 //!
 //! Status of the shipped weights (measured on the 6 rollouts below, 1 sampler step, windows of
-//! 4 frames rolled forward): PSNR 18.55 dB against 15.83 dB for copy-last (+2.7 dB; the test
-//! asserts +2.0 dB), the pushed ball's position error 9.75 px against 17.05 px for copy-last
-//! (the test asserts below three quarters of it), the pushed ball found in the last predicted
-//! frame of 5 of the 6 rollouts (asserted: at least 4), and in both pairs where it is found
-//! after both pushes, right−left at the last frame is at least half the simulator's (−28.3 vs
-//! +16.0 px against −14.4 vs +11.6; −25.5 vs +2.9 against −28.6 vs +3.0; asserted: a majority
-//! of at least 2 pairs); at the latest frame where both predictions of a pair show it, all 3
-//! pairs are (asserted: a majority). Reported, not asserted: a position error under 8 px (the
-//! ball lags or overshoots by a few pixels).
+//! 4 frames rolled forward): PSNR 18.83 dB against 15.83 dB for copy-last (+3.0 dB; the test
+//! asserts +2.5 dB), the pushed ball's position error 7.99 px against 17.05 px for copy-last
+//! (asserted: below 0.6 of it), the pushed ball found in the last predicted frame of all 6
+//! rollouts (asserted: at least 5), and in 2 of the 3 pairs right−left at the last frame is at
+//! least half the simulator's (−14.7 vs +10.3 px against −14.4 vs +11.6; −39.2 vs +3.4 against
+//! −28.6 vs +3.0; asserted: a majority of at least 2 pairs); the third pair (seed 1000005) puts
+//! the ball pushed left 11 px right of the one pushed right, against 23 px the other way in the
+//! simulator (reported, not asserted).
 
 use burn::tensor::Device;
 use cosmos_posttrain::metrics::{
@@ -171,16 +170,16 @@ fn world_model_beats_copy_last_on_psnr_and_pushed_ball_position() {
     for failure in &scores.push_failures {
         eprintln!("push not followed: {failure}");
     }
-    assert!(m > c + 2.0, "model {m:.2} dB vs copy-last {c:.2} dB");
+    assert!(m > c + 2.5, "model {m:.2} dB vs copy-last {c:.2} dB");
     let (e, ce) = (scores.position_error_px, scores.copy_last_error_px);
     assert!(
-        e < 0.75 * ce,
+        e < 0.6 * ce,
         "pushed-ball position error {e:.2} px, copy-last {ce:.2} px"
     );
     // The pushed ball stays visible to the end of most rollouts, and where both pushes of a
     // pair show it at the end, most pairs are separated the simulator's way.
     assert!(
-        scores.found_at_the_end >= 4,
+        scores.found_at_the_end >= 5,
         "pushed ball found in the last frame of {} of 6 rollouts",
         scores.found_at_the_end
     );
