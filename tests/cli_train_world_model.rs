@@ -14,6 +14,11 @@ fn cosmos(args: &[&str], out: &Path) -> Output {
         .expect("cosmos runs")
 }
 
+/// `cosmos train world-model` with `args`, writing to `out`.
+fn train(args: &[&str], out: &Path) -> Output {
+    cosmos(&[&["train", "world-model"], args].concat(), out)
+}
+
 fn text(output: &Output) -> String {
     format!(
         "exit {:?}\n{}\n{}",
@@ -28,10 +33,8 @@ fn trains_a_world_model_that_the_demo_runs() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let checkpoints = dir.path().join("checkpoints");
-    let output = cosmos(
+    let output = train(
         &[
-            "train",
-            "world-model",
             "--episodes",
             "4",
             "--batch",
@@ -74,17 +77,7 @@ fn trains_a_world_model_that_the_demo_runs() {
 fn bad_settings_exit_with_code_2_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let output = cosmos(
-        &[
-            "train",
-            "world-model",
-            "--episodes",
-            "2",
-            "--predicted-latent-frames",
-            "4",
-        ],
-        &out,
-    );
+    let output = train(&["--episodes", "2", "--predicted-latent-frames", "4"], &out);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("predicted_latent_frames"),

@@ -88,11 +88,19 @@ impl Backward<Flex, 1> for GeluOp {
             let n = shape.num_elements();
             let (x, xs) = contiguous(input);
             let x = &x.storage::<f32>()[xs..xs + n];
-            let (g, gs) = contiguous(grad);
+            let scale = |out: &mut [f32]| {
+                out.par_chunks_mut(CHUNK)
+                    .zip(x.par_chunks(CHUNK))
+                    .for_each(|(o, i)| gelu_backward_slice(o, i))
+            };
+            let (mut g, gs) = contiguous(grad);
+            // The incoming gradient is usually this op's alone: scaled in its own buffer.
+            if g.is_unique() && gs == 0 {
+                scale(&mut g.storage_mut::<f32>()[..n]);
+                return g;
+            }
             let mut out = g.storage::<f32>()[gs..gs + n].to_vec();
-            out.par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK))
-                .for_each(|(o, i)| gelu_backward_slice(o, i));
+            scale(&mut out);
             FlexTensor::new(
                 Bytes::from_elems(out),
                 Layout::contiguous(shape),
