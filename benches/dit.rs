@@ -31,6 +31,7 @@ fn dit_forward(c: &mut Criterion) {
         fps: Some(24.0),
         condition_mask: None,
         padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
+        action: None,
     };
     let positions = dit
         .positions([5, 32, 32], Some(24.0))

@@ -74,6 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fps: Some(24.0),
         condition_mask: None,
         padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
+        action: None,
     };
     let mut times = Vec::new();
     let mut cpu_start = None;

@@ -11,7 +11,6 @@ use cosmos_guardrail::{FacePixelator, Guardrail, Mtcnn};
 use cosmos_media::{ResizeFilter, Video, WriteOptions, resize_frames, side_by_side, write_video};
 use cosmos_nn::burn::tensor::Device;
 use cosmos_posttrain::metrics::{CLIP_FRAMES, CONTEXT_FRAMES, RolloutEvaluation, evaluate_rollout};
-use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
 use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS};
 use cosmos_posttrain::world_model::WorldModel;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -113,7 +112,7 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<(), BoxError> {
     }
     let progress = bar(5, "loading the world model");
     let model = match &args.model {
-        Some(dir) => WorldModel::load(dir, load_world_tokenizer(device)?, device)?,
+        Some(dir) => WorldModel::load(dir, device)?,
         None => WorldModel::load_shipped(device)?,
     };
     let world = model.config.world.clone();

@@ -3,6 +3,12 @@
 //! prompt → T5 → DiT + EDM sampler with classifier-free guidance → latent → video tokenizer
 //! decoder → MP4; with `--input-video`, the last frames of that video (or an image) condition
 //! the generation. Progress is shown per sampling step.
+//!
+//! With a world-model folder (`cosmos world model`, `cosmos train world-model`) as `--model`,
+//! `--input-video` is the observed context and `--actions` the plan, one action vector per
+//! generated frame; the model rolls the future forward window by window. A DiT whose
+//! checkpoint holds an action embedder (cosmos-predict1's action-conditioned Video2World) takes
+//! `--actions` too: one vector per window, each window conditioned on the previous one's end.
 
 use std::path::{Path, PathBuf};
 
@@ -11,14 +17,20 @@ use cosmos_diffusion::pretrained::{ModelPaths, load_pipeline};
 use cosmos_diffusion::{GenerationRequest, SamplerConfig, SamplerKind, VideoCondition};
 use cosmos_nn::burn::tensor::{Device, Tensor};
 use cosmos_nn::video::{video_from_rgb_u8, video_to_rgb_u8};
+use cosmos_posttrain::world_model::{CONTEXT_FRAMES, WorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `cosmos generate`.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// What to generate.
+    /// What to generate (not needed by world models without text conditioning).
     #[arg(long)]
-    pub prompt: String,
+    pub prompt: Option<String>,
+    /// Actions, a JSON array of action vectors. World-model folder: one per generated frame
+    /// (vector k acts between output frame k−1 and k; frame −1 is the input's last frame).
+    /// Action-conditioned DiT: one per window.
+    #[arg(long)]
+    pub actions: Option<PathBuf>,
     /// What to steer away from (classifier-free guidance); without it the unconditional branch
     /// sees no text, as in cosmos-predict1.
     #[arg(long)]
@@ -39,7 +51,8 @@ pub struct GenerateArgs {
     /// Output MP4 file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Frames to generate (1 + k·8).
+    /// Frames to generate (1 + k·8 for the diffusion models; any count for a world model,
+    /// which rolls forward window by window).
     #[arg(long, default_value_t = 121)]
     pub frames: usize,
     /// Output height (a multiple of 16).
@@ -54,9 +67,9 @@ pub struct GenerateArgs {
     /// Sampler: euler (cosmos-predict1 inference), res2ab (the Cosmos-1.0 release), heun.
     #[arg(long, default_value = "euler")]
     pub sampler: String,
-    /// Sampling steps.
-    #[arg(long, default_value_t = 35)]
-    pub steps: usize,
+    /// Sampling steps (default 35; 1 for world models, which predict the conditional mean).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Classifier-free guidance weight (0 disables it).
     #[arg(long, default_value_t = 7.0)]
     pub guidance: f64,
@@ -75,12 +88,35 @@ type BoxError = Box<dyn std::error::Error>;
 
 /// Runs `cosmos generate`.
 pub fn run(args: &GenerateArgs, device: &Device) -> Result<(), BoxError> {
-    if args.prompt.trim().is_empty() {
-        return Err("the prompt is empty".into());
+    if WorldModel::is_world_model_dir(&args.model) {
+        return generate_world(args, device);
     }
+    let prompt = match args.prompt.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        Some(_) => return Err("the prompt is empty".into()),
+        None => return Err("--prompt is required: this model is text-conditioned".into()),
+    };
     let kind: SamplerKind = args.sampler.parse()?;
     let paths = ModelPaths::find(&args.model)?;
     let mut pipeline = load_pipeline(&paths, device)?;
+    let actions = match (&args.actions, pipeline.dit.config.action_dim) {
+        (None, None) => None,
+        (Some(path), Some(dim)) => Some(checked_actions(path, dim)?),
+        (Some(_), None) => {
+            return Err(format!(
+                "--actions: the model in {} has no action conditioner (expected a world-model \
+                 folder or an action-conditioned DiT)",
+                args.model.display()
+            )
+            .into());
+        }
+        (None, Some(dim)) => {
+            return Err(format!(
+                "this DiT is action-conditioned: give --actions (vectors of {dim} values, one per window)"
+            )
+            .into());
+        }
+    };
 
     let mut request = GenerationRequest {
         negative_prompt: args.negative_prompt.clone(),
@@ -89,9 +125,9 @@ pub fn run(args: &GenerateArgs, device: &Device) -> Result<(), BoxError> {
         width: args.width,
         fps: args.fps,
         guidance: args.guidance,
-        sampler: SamplerConfig::of_kind(kind, args.steps),
+        sampler: SamplerConfig::of_kind(kind, args.steps.unwrap_or(35)),
         seed: args.seed,
-        ..GenerationRequest::new(args.prompt.clone())
+        ..GenerationRequest::new(prompt)
     };
     if let Some(input) = &args.input_video {
         let tc = pipeline.decoder.temporal_compression().max(1);
@@ -110,6 +146,10 @@ pub fn run(args: &GenerateArgs, device: &Device) -> Result<(), BoxError> {
             frames,
             augment_sigma: args.augment_sigma,
         });
+    }
+
+    if let Some(actions) = actions {
+        return generate_action_windows(args, &mut pipeline, request, &actions);
     }
 
     let total = request.sampler.build()?.progress_steps() as u64;
@@ -203,4 +243,160 @@ fn write_mp4(path: &Path, video: Tensor<5>, fps: f64) -> Result<(), BoxError> {
     let video = cosmos_media::Video::new(frames, fps)?;
     cosmos_media::write_video(path, &video, &cosmos_media::WriteOptions::default())?;
     Ok(())
+}
+
+/// Reads `--actions` and checks every vector's width against the model's.
+fn checked_actions(path: &Path, dim: usize) -> Result<Vec<Vec<f32>>, BoxError> {
+    let actions = super::world::read_actions(path)?;
+    if actions.is_empty() {
+        return Err(format!("{}: no action vectors", path.display()).into());
+    }
+    if let Some((k, a)) = actions.iter().enumerate().find(|(_, a)| a.len() != dim) {
+        return Err(format!(
+            "{}: action {k} has {} values, the model expects {dim}",
+            path.display(),
+            a.len()
+        )
+        .into());
+    }
+    Ok(actions)
+}
+
+/// An action-conditioned DiT, one window per action: each window is conditioned on the last
+/// frames of the previous one (the input video for the first), and its new frames are kept.
+fn generate_action_windows(
+    args: &GenerateArgs,
+    pipeline: &mut cosmos_diffusion::WorldPipeline,
+    mut request: GenerationRequest,
+    actions: &[Vec<f32>],
+) -> Result<(), BoxError> {
+    let Some(condition) = request.condition.take() else {
+        return Err(
+            "an action-conditioned DiT needs --input-video (the frames it starts from)".into(),
+        );
+    };
+    let frames_per_window = args.frames.saturating_sub(condition.frames);
+    if frames_per_window == 0 {
+        return Err(format!(
+            "--frames {} leaves no frame to generate after {} condition frames",
+            args.frames, condition.frames
+        )
+        .into());
+    }
+    let mut video = condition.video.clone();
+    let mut kept: Vec<Tensor<5>> = Vec::new();
+    let mut calls = 0;
+    for (k, action) in actions.iter().enumerate() {
+        let [_, _, t, _, _] = video.dims();
+        let last = condition.frames.min(t);
+        request.condition = Some(VideoCondition {
+            video: video.clone().narrow(2, t - last, last),
+            frames: last,
+            augment_sigma: condition.augment_sigma,
+        });
+        request.action = Some(action.clone());
+        let generation = pipeline.generate(&request, &mut |_| {})?;
+        calls += generation.network_calls;
+        let new = generation.video.narrow(2, last, frames_per_window);
+        video = new.clone();
+        kept.push(new);
+        if !args.quiet {
+            eprintln!("window {}/{} done", k + 1, actions.len());
+        }
+    }
+    let out = Tensor::cat(kept, 2);
+    let frames = out.dims()[2];
+    write_mp4(&args.out, out, args.fps)?;
+    println!(
+        "wrote {} ({frames} frames of {}x{} from {} action windows, {calls} network calls)",
+        args.out.display(),
+        args.width,
+        args.height,
+        actions.len()
+    );
+    Ok(())
+}
+
+/// A world-model folder: the last frames of `--input-video` are the context, `--actions` the
+/// plan (one vector per generated frame); rolls forward window by window.
+fn generate_world(args: &GenerateArgs, device: &Device) -> Result<(), BoxError> {
+    let model = WorldModel::load(&args.model, device)?;
+    let config = &model.config;
+    let Some(input) = &args.input_video else {
+        return Err(format!(
+            "{} is a world model: give --input-video (its last {CONTEXT_FRAMES} frames are the context)",
+            args.model.display()
+        )
+        .into());
+    };
+    let Some(actions_path) = &args.actions else {
+        return Err(format!(
+            "{} is an action-conditioned world model: give --actions (one vector of {} values per generated frame)",
+            args.model.display(),
+            config.action_dim
+        )
+        .into());
+    };
+    if let Some(p) = &args.prompt {
+        eprintln!("warning: this world model has no text conditioning; --prompt {p:?} is not used");
+    }
+    if args.frames == 0 {
+        return Err("--frames must be at least 1".into());
+    }
+    let plan = checked_actions(actions_path, config.action_dim)?;
+    if plan.len() < args.frames {
+        return Err(format!(
+            "{}: {} action vectors for {} frames: expected one per generated frame",
+            actions_path.display(),
+            plan.len(),
+            args.frames
+        )
+        .into());
+    }
+    if plan.len() > args.frames {
+        eprintln!(
+            "note: {} action vectors, the first {} are used (one per generated frame)",
+            plan.len(),
+            args.frames
+        );
+    }
+    let size = config.world.size;
+    let context = read_context(input, CONTEXT_FRAMES, size)?;
+    let steps = args.steps.unwrap_or(1);
+    let fps = config.fps.unwrap_or(8.0);
+    let start = std::time::Instant::now();
+    let frames = model.rollout(context.view(), &[], &plan[..args.frames], args.seed, steps)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let n = frames.shape()[0];
+    super::world::write_frames(&args.out, frames, fps)?;
+    println!(
+        "wrote {} ({n} frames of {size}x{size} at {fps} fps from the last {CONTEXT_FRAMES} frames of {}; {:.1} frames/s)",
+        args.out.display(),
+        input.display(),
+        n as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The last `count` frames of a video as `[count, size, size, 3]` RGB, resized.
+fn read_context(path: &Path, count: usize, size: usize) -> Result<ndarray::Array4<u8>, BoxError> {
+    let mut options = cosmos_media::ReadOptions::default().resize(size as u32, size as u32);
+    if let Some(total) = cosmos_media::probe(path)?.frames
+        && total > count as u64
+    {
+        options = options.range(total - count as u64, count);
+    }
+    let video = cosmos_media::read_video(path, &options)?;
+    let t = video.len();
+    if t < count {
+        return Err(format!(
+            "{}: {t} frames, the world model needs {count} context frames",
+            path.display()
+        )
+        .into());
+    }
+    Ok(video
+        .frames
+        .slice(ndarray::s![t - count.., .., .., ..])
+        .to_owned())
 }

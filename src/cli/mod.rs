@@ -9,6 +9,7 @@ mod guard;
 mod tokenize;
 mod train;
 mod verify;
+mod world;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,9 @@ pub enum Command {
     /// Post-train a DiT on curated shards (actions, camera, views, text; full or LoRA), or
     /// train the embedded world tokenizer / world model.
     Train(train::TrainArgs),
+    /// The built-in physics world as a stand-in robot dataset (`world episodes`), and the
+    /// shipped world model as a world-model folder (`world model`).
+    World(world::WorldArgs),
 }
 
 /// Exit code for a check that ran but failed (parity beyond tolerance, prompt blocked uses its own).
@@ -71,6 +75,7 @@ pub fn main() -> i32 {
         Command::Guard(args) => guard::run(args, &device),
         Command::Curate(args) => curate::run(args),
         Command::Train(args) => train::run(args, &device).map(|()| 0),
+        Command::World(args) => world::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => code,

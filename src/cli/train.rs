@@ -618,7 +618,7 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
         args.out.display()
     );
     if args.eval > 0 {
-        let model = WorldModel::load(&args.out, model.tokenizer, device)?;
+        let model = WorldModel::load_with_tokenizer(&args.out, model.tokenizer, device)?;
         let seeds = VALIDATION_SEEDS.start..VALIDATION_SEEDS.start + args.eval as u64;
         let e = evaluate(&model, seeds, args.sampler_steps)?;
         println!(

@@ -61,6 +61,7 @@ const PREDICT1_RULES: &[(&str, &str)] = &[
     (r"^final_layer\.adaLN_modulation\.1\.", "norm_out.linear_1."),
     (r"^final_layer\.adaLN_modulation\.2\.", "norm_out.linear_2."),
     (r"^final_layer\.linear\.", "proj_out."),
+    (r"^action_embedder_B_3D\.", "action_embedder."),
 ];
 
 /// Keys that cosmos-predict1 checkpoints carry and the network recomputes or does not use:
@@ -71,6 +72,9 @@ const PREDICT1_IGNORED: &[&str] = &[
     r"^(net\.)?accum_",
     r"_extra_state$",
     r"^conditioner\.",
+    // The action network's second embedder: the reference computes its output and never
+    // uses it (see `ActionEmbedder`), so its weights change nothing.
+    r"^(net\.)?action_embedder_B_D\.",
 ];
 
 /// Detects the naming from the key names (`None` when neither fits).
@@ -213,12 +217,40 @@ impl DitFiles {
     }
 }
 
-/// Builds the network described by `dir` and loads its weights.
+/// The action width an action-conditioned checkpoint was trained with, read from the shape of
+/// its action embedder's first layer (`[4·hidden, action_dim]`), in either naming; `None` when
+/// the checkpoint has no action embedder.
+pub fn checkpoint_action_dim(checkpoint: &Checkpoint) -> Option<usize> {
+    checkpoint.keys().find_map(|key| {
+        let plain = key.strip_prefix("net.").unwrap_or(key);
+        if plain == "action_embedder_B_3D.fc1.weight" || plain == "action_embedder.fc1.weight" {
+            checkpoint
+                .get(key)
+                .and_then(|t| (t.shape().len() == 2).then(|| t.shape()[1]))
+        } else {
+            None
+        }
+    })
+}
+
+impl DitConfig {
+    /// Takes the action width from the checkpoint when the configuration does not give one
+    /// (cosmos-predict1's `GeneralDIT` arguments never do: the action class fixes it).
+    pub fn with_checkpoint_action_dim(mut self, checkpoint: &Checkpoint) -> Self {
+        if self.action_dim.is_none() {
+            self.action_dim = checkpoint_action_dim(checkpoint);
+        }
+        self
+    }
+}
+
+/// Builds the network described by `dir` and loads its weights (an action embedder in the
+/// weights makes it an action-conditioned network).
 pub fn load_dit(dir: impl AsRef<Path>, device: &burn::tensor::Device) -> Result<CosmosDit> {
     let files = DitFiles::find(dir)?;
-    let config = files.read_config()?;
-    let mut dit = config.init(device)?;
     let weights = files.read_weights()?;
+    let config = files.read_config()?.with_checkpoint_action_dim(&weights);
+    let mut dit = config.init(device)?;
     dit.load_checkpoint(&weights)?;
     Ok(dit)
 }

@@ -66,6 +66,11 @@ pub struct DitConfig {
     pub base_fps: f64,
     /// Epsilon of the per-head QK RMSNorm (cosmos-predict1 uses 1e-6, diffusers 1e-5).
     pub qk_norm_eps: f64,
+    /// Width of the action vector of an action-conditioned network (cosmos-predict1's
+    /// `ActionConditionalVideoExtendGeneralDIT`: 7 for the Bridge robot model), `None` for a
+    /// network without action conditioning. The action's embedding is added to the AdaLN-LoRA
+    /// term of every block and of the final layer (see [`crate::dit::ActionEmbedder`]).
+    pub action_dim: Option<usize>,
 }
 
 impl Default for DitConfig {
@@ -104,6 +109,7 @@ impl DitConfig {
             controlnet_block_every_n: None,
             base_fps: 24.0,
             qk_norm_eps: 1e-6,
+            action_dim: None,
         }
     }
 
@@ -206,6 +212,12 @@ impl DitConfig {
             controlnet_block_every_n: None,
             base_fps: 24.0,
             qk_norm_eps: 1e-6,
+            // GeneralDIT's arguments carry no action width (the action class fixes it); an
+            // explicit `action_dim` is honoured, else the checkpoint decides
+            // (`CosmosDit::load_checkpoint` checks, `DitConfig::with_checkpoint_action_dim` reads it).
+            action_dim: get("action_dim")
+                .and_then(Value::as_u64)
+                .map(|v| v as usize),
         };
         config.validate()?;
         Ok(config)
@@ -288,6 +300,11 @@ impl DitConfig {
             return Err(Error::Unsupported(
                 "controlnet_block_every_n (Cosmos Transfer)".into(),
             ));
+        }
+        if self.action_dim == Some(0) {
+            return bad(
+                "action_dim must be positive (or absent for no action conditioning)".into(),
+            );
         }
         if self.base_fps.is_nan()
             || self.base_fps <= 0.0

@@ -16,7 +16,8 @@ use cosmos_nn::rope::{Rope3d, RotaryLayout};
 
 use crate::config::DitConfig;
 use crate::embed::{
-    LearnablePosEmbed, PatchEmbed, PatchEmbedConfig, TimeEmbed, resize_nearest, unpatchify,
+    ActionEmbedder, LearnablePosEmbed, PatchEmbed, PatchEmbedConfig, TimeEmbed, resize_nearest,
+    unpatchify,
 };
 use crate::{Error, Result};
 
@@ -182,6 +183,10 @@ pub struct DitConditioning {
     /// Padding mask `[1 | batch, 1, h, w]` (1 = padded pixel), resized to the latent size;
     /// zeros when `None`.
     pub padding_mask: Option<Tensor<4>>,
+    /// The action `[1 | batch, action_dim]` of an action-conditioned network (required there,
+    /// refused elsewhere). cosmos-predict1's action network takes `[batch, T−1, 7]` and reads
+    /// only the first row, the transition out of the condition frame: pass that row.
+    pub action: Option<Tensor<2>>,
 }
 
 /// The diffusion transformer. Field names follow diffusers' `CosmosTransformer3DModel`;
@@ -194,6 +199,9 @@ pub struct CosmosDit {
     pub learnable_pos_embed: Option<LearnablePosEmbed>,
     /// Diffusion-time embedding.
     pub time_embed: TimeEmbed,
+    /// The action embedder of an action-conditioned network (cosmos-predict1's
+    /// `action_embedder_B_3D`), added to the AdaLN-LoRA term.
+    pub action_embedder: Option<ActionEmbedder>,
     /// The blocks.
     pub transformer_blocks: Vec<DitBlock>,
     /// Final AdaLN (shift and scale only).
@@ -228,6 +236,9 @@ impl DitConfig {
                 .learnable_pos_embed()
                 .then(|| LearnablePosEmbed::init(rows, hidden, device)),
             time_embed: TimeEmbed::init(hidden, device),
+            action_embedder: self
+                .action_dim
+                .map(|dim| ActionEmbedder::init(dim, hidden, device)),
             transformer_blocks: (0..self.num_layers)
                 .map(|_| DitBlock::init(self, device))
                 .collect(),
@@ -375,6 +386,10 @@ impl CosmosDit {
             None => None,
         };
         let (temb, embedded) = self.time_embed.forward(timestep);
+        let temb = match self.action_embedding(conditioning.action.as_ref(), b)? {
+            Some(a) => temb + a,
+            None => temb,
+        };
         for block in &self.transformer_blocks {
             if let Some(f) = &frames {
                 x = x + f.clone();
@@ -473,6 +488,38 @@ impl CosmosDit {
         } else {
             Tensor::cat(parts, 1)
         })
+    }
+
+    /// The action's AdaLN-LoRA term `[batch, 3·hidden]`, after checking that the action fits
+    /// the network (`None` for a network without an action embedder).
+    fn action_embedding(
+        &self,
+        action: Option<&Tensor<2>>,
+        batch: usize,
+    ) -> Result<Option<Tensor<2>>> {
+        match (&self.action_embedder, action) {
+            (None, None) => Ok(None),
+            (None, Some(a)) => Err(Error::Argument(format!(
+                "this network has no action conditioning, but an action of shape {:?} was given",
+                a.dims()
+            ))),
+            (Some(e), None) => Err(Error::Argument(format!(
+                "this network is action-conditioned: it needs an action [batch, {}]",
+                e.action_dim()
+            ))),
+            (Some(e), Some(a)) => {
+                let [ab, ad] = a.dims();
+                if (ab != batch && ab != 1) || ad != e.action_dim() {
+                    return Err(Error::Shape {
+                        what: "action".into(),
+                        expected: format!("[{batch} or 1, {}]", e.action_dim()),
+                        found: vec![ab, ad],
+                    });
+                }
+                let hidden3 = 3 * self.config.hidden_size();
+                Ok(Some(e.forward(a.clone()).expand([batch, hidden3])))
+            }
+        }
     }
 
     fn check_timestep(&self, timestep: Tensor<1>, batch: usize) -> Result<Tensor<1>> {

@@ -5,7 +5,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{gelu_approximate, silu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cosmos_nn::norm::{RmsNorm, RmsNormConfig};
 
@@ -119,6 +119,43 @@ impl TimeEmbed {
             .linear_2
             .forward(silu(mlp.linear_1.forward(proj.clone())));
         (temb, self.norm.forward(proj))
+    }
+}
+
+/// The action embedder of cosmos-predict1's action-conditioned Video2World network
+/// (`ActionConditionalVideoExtendGeneralDIT.action_embedder_B_3D`, a timm-style MLP):
+/// `fc2(GELU_tanh(fc1(a)))`, `action_dim → 4·hidden → 3·hidden`, with biases.
+///
+/// Its output is added to the AdaLN-LoRA term `temb` of the time embedding, so an action
+/// modulates every block (shift, scale, gate) and the final layer the way the diffusion time
+/// does; it does not enter the tokens. (The reference also builds an `action_embedder_B_D`
+/// whose output it never uses; a loader skips its weights.)
+#[derive(Module, Debug)]
+pub struct ActionEmbedder {
+    /// `action_dim → 4·hidden`, with bias.
+    pub fc1: Linear,
+    /// `4·hidden → 3·hidden`, with bias.
+    pub fc2: Linear,
+}
+
+impl ActionEmbedder {
+    /// Builds the module with random weights.
+    pub fn init(action_dim: usize, hidden: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(action_dim, 4 * hidden).init(device),
+            fc2: LinearConfig::new(4 * hidden, 3 * hidden).init(device),
+        }
+    }
+
+    /// Width of the action vector it takes.
+    pub fn action_dim(&self) -> usize {
+        self.fc1.weight.dims()[0]
+    }
+
+    /// # Shapes
+    /// `action: [batch, action_dim]` → `[batch, 3·hidden]` (added to `temb`).
+    pub fn forward(&self, action: Tensor<2>) -> Tensor<2> {
+        self.fc2.forward(gelu_approximate(self.fc1.forward(action)))
     }
 }
 

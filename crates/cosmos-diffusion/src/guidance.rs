@@ -48,6 +48,9 @@ pub struct DitNetwork<'a> {
     pub fps: Option<f64>,
     /// Padding mask `[1, 1, h, w]` (zeros when `None`).
     pub padding_mask: Option<Tensor<4>>,
+    /// The action `[1 | batch, action_dim]` of an action-conditioned network, the same for both
+    /// guidance branches (as the reference passes it).
+    pub action: Option<Tensor<2>>,
     positions: Option<DitPositions>,
     /// Network calls made so far.
     pub calls: usize,
@@ -66,6 +69,7 @@ impl<'a> DitNetwork<'a> {
             negative_context,
             fps: None,
             padding_mask: None,
+            action: None,
             positions: None,
             calls: 0,
         }
@@ -80,6 +84,12 @@ impl<'a> DitNetwork<'a> {
     /// Sets the padding mask.
     pub fn with_padding_mask(mut self, mask: Option<Tensor<4>>) -> Self {
         self.padding_mask = mask;
+        self
+    }
+
+    /// Sets the action of an action-conditioned network.
+    pub fn with_action(mut self, action: Option<Tensor<2>>) -> Self {
+        self.action = action;
         self
     }
 }
@@ -111,6 +121,7 @@ impl Network for DitNetwork<'_> {
             fps: self.fps,
             condition_mask,
             padding_mask: self.padding_mask.clone(),
+            action: self.action.clone(),
         };
         self.calls += 1;
         self.dit.forward_with_positions(

@@ -82,7 +82,9 @@ pub fn fixture_dit(fixture: &Fixture, device: &Device) -> Result<CosmosDit> {
             DitConfig::from_diffusers(v)?
         }
     };
-    let mut dit = config.init(device)?;
+    let mut dit = config
+        .with_checkpoint_action_dim(&fixture.weights)
+        .init(device)?;
     dit.load_checkpoint(&fixture.weights)?;
     Ok(dit)
 }
@@ -91,32 +93,64 @@ fn fps_of(fixture: &Fixture) -> Option<f64> {
     fixture.json.get("fps").and_then(Value::as_f64)
 }
 
-/// One DiT forward: `__x__`, `__timestep__`, `__encoder_hidden_states__`, `__padding_mask__`,
-/// optional `__condition_mask__` → `__output__`.
+/// The first of `names` the fixture holds (diffusers' and cosmos-predict1's forward arguments
+/// are named differently: `timestep` / `timesteps`, `encoder_hidden_states` / `crossattn_emb`).
+fn first_present<'a>(fixture: &Fixture, names: &[&'a str]) -> Option<&'a str> {
+    names.iter().copied().find(|n| fixture.has(n))
+}
+
+/// One DiT forward: `__x__`, the timestep (`__timestep__` or `__timesteps__`), the text
+/// embeddings (`__encoder_hidden_states__` or `__crossattn_emb__`), `__padding_mask__`, the
+/// optional condition mask (`__condition_mask__` or `__condition_video_input_mask__`) and the
+/// action of an action-conditioned network (`__action__` `[B, T−1, dim]`, first row used, as the
+/// reference does) → `__output__`, plus `__action_embedding_B_3D__` when the fixture has it.
 pub fn verify_dit(fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>> {
     let dit = fixture_dit(fixture, device)?;
     let x = fixture.tensor::<5>("x", device)?;
-    let timestep = fixture.tensor::<1>("timestep", device)?;
-    let context = fixture.tensor::<3>("encoder_hidden_states", device)?;
+    let missing = |what: &str| fixture_error(fixture, format!("no {what} input"));
+    let timestep_name =
+        first_present(fixture, &["timestep", "timesteps"]).ok_or_else(|| missing("timestep"))?;
+    let timestep = fixture.tensor::<1>(timestep_name, device)?;
+    let context = fixture.tensor::<3>(
+        first_present(fixture, &["encoder_hidden_states", "crossattn_emb"])
+            .ok_or_else(|| missing("text-embedding"))?,
+        device,
+    )?;
+    let action = if fixture.has("action") {
+        let a = fixture.tensor::<3>("action", device)?;
+        let [b, _, d] = a.dims();
+        Some(a.narrow(1, 0, 1).reshape([b, d]))
+    } else {
+        None
+    };
+    let mask_name = first_present(fixture, &["condition_mask", "condition_video_input_mask"]);
     let conditioning = DitConditioning {
         fps: fps_of(fixture),
-        condition_mask: if fixture.has("condition_mask") {
-            Some(fixture.tensor::<5>("condition_mask", device)?)
-        } else {
-            None
+        condition_mask: match mask_name {
+            Some(name) => Some(fixture.tensor::<5>(name, device)?),
+            None => None,
         },
         padding_mask: if fixture.has("padding_mask") {
             Some(fixture.tensor::<4>("padding_mask", device)?)
         } else {
             None
         },
+        action: action.clone(),
     };
     let mut out = vec![];
     if fixture.has("sigma") {
         // The timestep input is c_noise(σ): check our c_noise against it too.
         let sigma = host(fixture.tensor::<1>("sigma", device)?)?;
         let t: Vec<f32> = sigma.iter().map(|&s| c_noise(s as f64) as f32).collect();
-        out.push(fixture.compare("timestep", TensorData::new(t.clone(), [t.len()]))?);
+        out.push(fixture.compare(timestep_name, TensorData::new(t.clone(), [t.len()]))?);
+    }
+    if let (Some(embedder), Some(a), true) = (
+        &dit.action_embedder,
+        action,
+        fixture.has("action_embedding_B_3D"),
+    ) {
+        let embedding = embedder.forward(a);
+        out.push(fixture.compare("action_embedding_B_3D", embedding.into_data())?);
     }
     let y = dit.forward(x, timestep, context, &conditioning)?;
     out.push(fixture.compare("output", y.into_data())?);

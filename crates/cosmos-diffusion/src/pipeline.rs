@@ -10,7 +10,7 @@
 //! Latent scaling follows cosmos-predict1: the sampler works on `tokenizer latent · σ_data`, the
 //! decoder receives `sample / σ_data`.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::dit::CosmosDit;
 use crate::edm::SIGMA_DATA;
@@ -126,6 +126,9 @@ pub struct GenerationRequest {
     pub seed: u64,
     /// Video2World conditioning, `None` for Text2World.
     pub condition: Option<VideoCondition>,
+    /// The action of an action-conditioned network (cosmos-predict1's action Video2World model:
+    /// the 7-vector of the transition out of the last condition frame); `None` otherwise.
+    pub action: Option<Vec<f32>>,
 }
 
 impl GenerationRequest {
@@ -142,6 +145,7 @@ impl GenerationRequest {
             sampler: SamplerConfig::res2ab(35),
             seed: 0,
             condition: None,
+            action: None,
         }
     }
 }
@@ -332,8 +336,13 @@ impl WorldPipeline {
             None => None,
         };
 
-        let network =
-            DitNetwork::new(&self.dit, context, negative_context).with_fps(Some(request.fps));
+        let action = request
+            .action
+            .as_ref()
+            .map(|a| Tensor::<2>::from_data(TensorData::new(a.clone(), [1, a.len()]), &device));
+        let network = DitNetwork::new(&self.dit, context, negative_context)
+            .with_fps(Some(request.fps))
+            .with_action(action);
         let mut denoiser = GuidedDenoiser::new(network, request.guidance).with_condition(condition);
         let sample = sampler.sample(&mut denoiser, noise, progress)?;
         let network_calls = denoiser.network.calls;

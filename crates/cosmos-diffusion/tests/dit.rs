@@ -38,6 +38,7 @@ fn inputs(f: &Fixture, device: &Device) -> (Tensor<5>, Tensor<1>, Tensor<3>, Dit
                 .has("condition_mask")
                 .then(|| f.tensor::<5>("condition_mask", device).unwrap()),
             padding_mask: Some(f.tensor::<4>("padding_mask", device).unwrap()),
+            action: None,
         },
     )
 }
@@ -238,4 +239,71 @@ fn frame_rate_scales_rope_time() {
     // fps = base_fps leaves time positions unscaled, as images (no fps) do.
     assert!(max_diff(&base, &at(None)) < 1e-6);
     assert!(max_diff(&base, &at(Some(12.0))) > 1e-4);
+}
+
+/// The action-conditioned network (cosmos-predict1's `ActionConditionalVideoExtendGeneralDIT`):
+/// its action embedder is found from the checkpoint, the action moves the output, a missing or
+/// mis-sized action is a typed error, and the reference's dead second embedder is skipped.
+#[test]
+fn action_conditioning_follows_the_reference_design() {
+    let device = Device::flex();
+    let f = fixture("dit_action_cosmos_predict1_small");
+    let dit = fixture_dit(&f, &device).unwrap();
+    assert_eq!(dit.config.action_dim, Some(7));
+    let x = f.tensor::<5>("x", &device).unwrap();
+    let t = f.tensor::<1>("timesteps", &device).unwrap();
+    let c = f.tensor::<3>("crossattn_emb", &device).unwrap();
+    let action = f.tensor::<3>("action", &device).unwrap();
+    let cond = DitConditioning {
+        fps: Some(4.0),
+        condition_mask: Some(
+            f.tensor::<5>("condition_video_input_mask", &device)
+                .unwrap(),
+        ),
+        padding_mask: Some(f.tensor::<4>("padding_mask", &device).unwrap()),
+        action: Some(action.clone().narrow(1, 0, 1).reshape([1, 7])),
+    };
+    let y = values(dit.forward(x.clone(), t.clone(), c.clone(), &cond).unwrap());
+    let other = DitConditioning {
+        action: Some(action.narrow(1, 1, 1).reshape([1, 7])),
+        ..cond.clone()
+    };
+    let y_other = values(
+        dit.forward(x.clone(), t.clone(), c.clone(), &other)
+            .unwrap(),
+    );
+    assert!(
+        max_diff(&y, &y_other) > 1e-2,
+        "the action does not reach the output"
+    );
+
+    let none = DitConditioning {
+        action: None,
+        ..cond.clone()
+    };
+    assert!(matches!(
+        dit.forward(x.clone(), t.clone(), c.clone(), &none),
+        Err(Error::Argument(m)) if m.contains("action-conditioned")
+    ));
+    let wrong = DitConditioning {
+        action: Some(Tensor::zeros([1, 6], &device)),
+        ..cond
+    };
+    assert!(matches!(
+        dit.forward(x, t, c, &wrong),
+        Err(Error::Shape { what, .. }) if what == "action"
+    ));
+
+    // A network without an action embedder refuses an action.
+    let plain = fixture("dit_video2world_cosmos_predict1_small");
+    let plain_dit = fixture_dit(&plain, &device).unwrap();
+    let (x, t, c, cond) = inputs(&plain, &device);
+    let with_action = DitConditioning {
+        action: Some(Tensor::zeros([1, 7], &device)),
+        ..cond
+    };
+    assert!(matches!(
+        plain_dit.forward(x, t, c, &with_action),
+        Err(Error::Argument(m)) if m.contains("no action conditioning")
+    ));
 }

@@ -54,6 +54,11 @@ fn dit_video2world_cosmos_predict1_naming() {
 }
 
 #[test]
+fn dit_action_conditioned_cosmos_predict1_naming() {
+    check("dit_action_cosmos_predict1_small", FixtureKind::Dit);
+}
+
+#[test]
 fn edm_euler_scheduler() {
     check("edm_euler_35steps", FixtureKind::Edm);
 }

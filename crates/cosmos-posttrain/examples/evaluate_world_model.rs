@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use cosmos_posttrain::metrics::{RolloutEvaluation, evaluate_rollout, informative_pushes, mean};
-use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
 use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS};
 use cosmos_posttrain::world_model::{WorldModel, action_response, evaluate};
 
@@ -68,7 +67,7 @@ fn run(
 ) -> cosmos_posttrain::Result<()> {
     let device = Device::flex();
     let mut model = match &dir {
-        Some(dir) => WorldModel::load(dir, load_world_tokenizer(&device)?, &device)?,
+        Some(dir) => WorldModel::load(dir, &device)?,
         None => WorldModel::load_shipped(&device)?,
     };
     if keep.is_some() {

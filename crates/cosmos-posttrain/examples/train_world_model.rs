@@ -142,7 +142,7 @@ fn run(
         }
     };
     let model = if eval_only {
-        WorldModel::load(&options.out_dir, tokenizer()?, &device)?
+        WorldModel::load_with_tokenizer(&options.out_dir, tokenizer()?, &device)?
     } else {
         eprintln!(
             "training the world model: {} episodes, {} steps × {}, lr {}, out {}",
@@ -171,7 +171,7 @@ fn run(
             summary.steps, summary.seconds, summary.first_loss, summary.final_loss
         );
         // Evaluate what was shipped (f16 weights), not the f32 copy in memory.
-        WorldModel::load(&options.out_dir, model.tokenizer, &device)?
+        WorldModel::load_with_tokenizer(&options.out_dir, model.tokenizer, &device)?
     };
     if eval_episodes > 0 {
         let start = Instant::now();

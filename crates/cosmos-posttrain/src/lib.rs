@@ -6,7 +6,10 @@
 //! - [`conditioning`], [`lora`], [`trainer`], [`data`]: fine-tuning a Cosmos DiT with extra
 //!   per-frame conditioning (action, camera, view) from zero-initialised projections, full or
 //!   LoRA, on webdataset shards or cached latents.
-//! - [`world_model`]: the action-conditioned world model shipped with the crate, and rollouts.
+//! - [`world_model`]: the action-conditioned world model shipped with the crate, its folder
+//!   format and loader, and rollouts (batched over candidate plans).
+//! - [`simulator`]: closed-loop stepping for a robotics stack (`model.simulator(context)`,
+//!   `sim.step(&action)`).
 //! - [`ar`]: fine-tuning the Cosmos autoregressive model on discrete video tokens (full or
 //!   LoRA, optional per-frame action conditioning).
 //! - [`metrics`]: PSNR and ball-position error of predictions.
@@ -17,6 +20,7 @@ pub mod data;
 pub mod error;
 pub mod lora;
 pub mod metrics;
+pub mod simulator;
 pub mod tokenizer_train;
 pub mod trainer;
 pub mod world;

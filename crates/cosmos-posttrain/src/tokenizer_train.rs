@@ -106,16 +106,43 @@ pub fn checkpoint_from_safetensors(bytes: &[u8], what: &str) -> Result<Checkpoin
 
 /// The shipped world tokenizer (embedded in the crate), on `device`.
 pub fn load_world_tokenizer(device: &Device) -> Result<Tokenizer> {
-    let config: serde_json::Value =
-        serde_json::from_str(SHIPPED_CONFIG).map_err(|e| Error::Format {
-            path: "weights/world_tokenizer/config.json".into(),
-            reason: e.to_string(),
-        })?;
-    let config = TokenizerConfig::from_json(&config)?;
-    let checkpoint = checkpoint_from_safetensors(
+    tokenizer_from_bytes(
+        SHIPPED_CONFIG,
         SHIPPED_WEIGHTS,
-        "weights/world_tokenizer/tokenizer.safetensors",
-    )?;
+        "embedded world tokenizer",
+        device,
+    )
+}
+
+/// A tokenizer folder as [`WorldAutoencoder::save`] and [`write_world_tokenizer`] write it
+/// (`config.json` + `tokenizer.safetensors`), on `device`.
+pub fn load_tokenizer_folder(dir: &Path, device: &Device) -> Result<Tokenizer> {
+    let config_path = dir.join(CONFIG_FILE);
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let config = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+    let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+    tokenizer_from_bytes(&config, &weights, &dir.display().to_string(), device)
+}
+
+/// Writes the embedded world tokenizer as a tokenizer folder (`dir` created if needed).
+pub fn write_world_tokenizer(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_atomically(&dir.join(CONFIG_FILE), SHIPPED_CONFIG.as_bytes())?;
+    write_atomically(&dir.join(WEIGHTS_FILE), SHIPPED_WEIGHTS)
+}
+
+fn tokenizer_from_bytes(
+    config: &str,
+    weights: &[u8],
+    what: &str,
+    device: &Device,
+) -> Result<Tokenizer> {
+    let config: serde_json::Value = serde_json::from_str(config).map_err(|e| Error::Format {
+        path: format!("{what}: {CONFIG_FILE}"),
+        reason: e.to_string(),
+    })?;
+    let config = TokenizerConfig::from_json(&config)?;
+    let checkpoint = checkpoint_from_safetensors(weights, &format!("{what}: {WEIGHTS_FILE}"))?;
     Ok(Tokenizer::from_checkpoint(config, &checkpoint, device)?)
 }
 

@@ -593,6 +593,7 @@ pub fn edm_loss(
         fps: options.fps,
         condition_mask: mask,
         padding_mask: None,
+        action: None,
     };
     let out = model.forward(
         x_in,

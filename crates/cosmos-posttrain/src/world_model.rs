@@ -312,6 +312,13 @@ pub struct WorldModel {
     device: Device,
 }
 
+/// The tokenizer's folder inside a world-model folder.
+pub const TOKENIZER_DIR: &str = "tokenizer";
+/// The configuration file of a world-model folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights file of a world-model folder (DiT and conditioner).
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
 impl WorldModel {
     /// The shipped model (embedded world tokenizer and DiT) on `device`.
     pub fn load_shipped(device: &Device) -> Result<Self> {
@@ -319,11 +326,53 @@ impl WorldModel {
         Self::from_bytes(tokenizer, SHIPPED_CONFIG, SHIPPED_WEIGHTS, device)
     }
 
-    /// A model from a folder written by [`save`](Self::save) (`config.json`,
-    /// `model.safetensors`) and a tokenizer.
-    pub fn load(dir: &Path, tokenizer: Tokenizer, device: &Device) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        let weights_path = dir.join("model.safetensors");
+    /// Writes the shipped model as a world-model folder (the files [`load`](Self::load)
+    /// reads), byte for byte what is embedded.
+    pub fn export_shipped(dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, bytes) in [
+            (CONFIG_FILE, SHIPPED_CONFIG.as_bytes()),
+            (WEIGHTS_FILE, SHIPPED_WEIGHTS),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        }
+        crate::tokenizer_train::write_world_tokenizer(&dir.join(TOKENIZER_DIR))
+    }
+
+    /// Whether `dir` looks like a world-model folder (a `config.json` with the `dit`, `world`
+    /// and `action_dim` fields of [`WorldModelConfig`]).
+    pub fn is_world_model_dir(dir: &Path) -> bool {
+        std::fs::read_to_string(dir.join(CONFIG_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| {
+                v.get("dit").is_some() && v.get("world").is_some() && v.get("action_dim").is_some()
+            })
+    }
+
+    /// A world-model folder on `device`: `config.json` ([`WorldModelConfig`]),
+    /// `model.safetensors` (DiT and action conditioner) and `tokenizer/` (the video tokenizer:
+    /// `config.json` + `tokenizer.safetensors`). Folders written before the tokenizer was stored
+    /// with the model use the embedded world tokenizer.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let tokenizer_dir = dir.join(TOKENIZER_DIR);
+        let tokenizer = if tokenizer_dir
+            .join(crate::tokenizer_train::CONFIG_FILE)
+            .is_file()
+        {
+            crate::tokenizer_train::load_tokenizer_folder(&tokenizer_dir, device)?
+        } else {
+            crate::tokenizer_train::load_world_tokenizer(device)?
+        };
+        Self::load_with_tokenizer(dir, tokenizer, device)
+    }
+
+    /// A world-model folder's `config.json` and `model.safetensors` with a tokenizer given
+    /// here instead of the folder's.
+    pub fn load_with_tokenizer(dir: &Path, tokenizer: Tokenizer, device: &Device) -> Result<Self> {
+        let config_path = dir.join(CONFIG_FILE);
+        let weights_path = dir.join(WEIGHTS_FILE);
         let config =
             std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
         let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
@@ -360,8 +409,14 @@ impl WorldModel {
         }
     }
 
-    /// Writes `config.json` and `model.safetensors` (weights as `dtype`: f16 keeps the shipped
-    /// files small) into `dir`.
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Writes the world-model folder [`load`](Self::load) reads: `config.json`,
+    /// `model.safetensors` (weights as `dtype`: f16 keeps the shipped files small) and the
+    /// world tokenizer under `tokenizer/`.
     pub fn save(&self, dir: &Path, dtype: DType) -> Result<()> {
         save_model(&self.model, &self.config, dir, dtype)
     }
@@ -390,8 +445,7 @@ impl WorldModel {
     /// predicts from the latest 5 frames (given or already predicted) and keeps its first
     /// `keep` frames, so no kept frame is more than `keep` frames past its window's context.
     /// `keep` is a multiple of 4 up to the window's frames ([`WorldModelConfig::window_frames`]).
-    /// Arguments otherwise as [`predict`](Self::predict); actions past the 16 given ones are
-    /// none.
+    /// Arguments otherwise as [`predict`](Self::predict).
     pub fn predict_sliding(
         &self,
         context: ArrayView4<u8>,
@@ -400,6 +454,62 @@ impl WorldModel {
         steps: usize,
         keep: usize,
     ) -> Result<Array4<u8>> {
+        if actions.len() != CLIP_FRAMES - 1 {
+            return Err(Error::Shape {
+                what: "actions".into(),
+                expected: format!("{} per-frame vectors", CLIP_FRAMES - 1),
+                found: format!("{} vectors", actions.len()),
+            });
+        }
+        let past = CONTEXT_FRAMES - 1;
+        let mut out = self.rollout_batch(
+            context,
+            &actions[..past],
+            &[actions[past..].to_vec()],
+            seed,
+            steps,
+            keep,
+        )?;
+        Ok(out.pop().expect("one plan"))
+    }
+
+    /// Rolls the future forward from `context` (the last [`CONTEXT_FRAMES`] frames,
+    /// `[5, size, size, 3]`) under `plan`, one action vector per predicted frame (vector `k`
+    /// acts between predicted frame `k − 1` and `k`, frame −1 being the last context frame):
+    /// returns `[plan.len(), size, size, 3]`, window by window on the model's own predictions
+    /// ([`WorldModelConfig::keep_frames`] kept per window). `past` holds the 4 actions between
+    /// the context frames (empty: no action). Deterministic given `seed`.
+    pub fn rollout(
+        &self,
+        context: ArrayView4<u8>,
+        past: &[Vec<f32>],
+        plan: &[Vec<f32>],
+        seed: u64,
+        steps: usize,
+    ) -> Result<Array4<u8>> {
+        let mut out = self.rollout_batch(
+            context,
+            past,
+            &[plan.to_vec()],
+            seed,
+            steps,
+            self.config.keep_frames(),
+        )?;
+        Ok(out.pop().expect("one plan"))
+    }
+
+    /// [`rollout`](Self::rollout) of several candidate plans (all of one length) from the same
+    /// context, batched: every window runs the tokenizer and the DiT once for all plans, and
+    /// plan `i`'s frames equal those of a lone rollout of it. Frames kept per window: `keep`.
+    pub fn rollout_batch(
+        &self,
+        context: ArrayView4<u8>,
+        past: &[Vec<f32>],
+        plans: &[Vec<Vec<f32>>],
+        seed: u64,
+        steps: usize,
+        keep: usize,
+    ) -> Result<Vec<Array4<u8>>> {
         let size = self.config.world.size;
         let want = [CONTEXT_FRAMES, size, size, 3];
         if context.shape() != want {
@@ -409,63 +519,100 @@ impl WorldModel {
                 found: format!("{:?}", context.shape()),
             });
         }
-        if actions.len() != CLIP_FRAMES - 1 {
+        let dim = self.config.action_dim;
+        let none = vec![0.0f32; dim];
+        let past: Vec<Vec<f32>> = match past.len() {
+            0 => vec![none.clone(); CONTEXT_FRAMES - 1],
+            n if n == CONTEXT_FRAMES - 1 => past.to_vec(),
+            n => {
+                return Err(Error::Shape {
+                    what: "past actions".into(),
+                    expected: format!("0 or {} per-frame vectors", CONTEXT_FRAMES - 1),
+                    found: format!("{n} vectors"),
+                });
+            }
+        };
+        let Some(first) = plans.first() else {
+            return Ok(vec![]);
+        };
+        let n = first.len();
+        if let Some(p) = plans.iter().find(|p| p.len() != n) {
             return Err(Error::Shape {
-                what: "actions".into(),
-                expected: format!("{} per-frame vectors", CLIP_FRAMES - 1),
-                found: format!("{} vectors", actions.len()),
+                what: "action plans".into(),
+                expected: format!("{n} vectors in every plan"),
+                found: format!("{} vectors", p.len()),
             });
         }
-        if let Some((i, a)) = actions
-            .iter()
-            .enumerate()
-            .find(|(_, a)| a.len() != self.config.action_dim)
-        {
-            return Err(Error::Shape {
-                what: format!("action {i}"),
-                expected: format!("{} values", self.config.action_dim),
-                found: format!("{} values", a.len()),
-            });
+        for (k, a) in past.iter().chain(plans.iter().flatten()).enumerate() {
+            if a.len() != dim {
+                return Err(Error::Shape {
+                    what: format!("action {k}"),
+                    expected: format!("{dim} values"),
+                    found: format!("{} values", a.len()),
+                });
+            }
         }
         check_keep(keep, self.config.window_frames())?;
-        let mut frames = Array4::<u8>::zeros((CLIP_FRAMES, size, size, 3));
-        frames
-            .slice_mut(s![..CONTEXT_FRAMES, .., .., ..])
-            .assign(&context);
-        let none = vec![0.0f32; self.config.action_dim];
+        let total = CONTEXT_FRAMES + n;
+        let timelines: Vec<Vec<Vec<f32>>> = plans
+            .iter()
+            .map(|p| past.iter().chain(p).cloned().collect())
+            .collect();
+        let mut frames: Vec<Array4<u8>> = plans
+            .iter()
+            .map(|_| {
+                let mut f = Array4::<u8>::zeros((total, size, size, 3));
+                f.slice_mut(s![..CONTEXT_FRAMES, .., .., ..])
+                    .assign(&context);
+                f
+            })
+            .collect();
         let mut done = CONTEXT_FRAMES;
-        while done < CLIP_FRAMES {
+        while done < total {
             let start = done - CONTEXT_FRAMES;
-            let shifted: Vec<Vec<f32>> = (start..start + CLIP_FRAMES - 1)
-                .map(|t| actions.get(t).cloned().unwrap_or_else(|| none.clone()))
+            let windows: Vec<Vec<Vec<f32>>> = timelines
+                .iter()
+                .map(|t| {
+                    (start..start + CLIP_FRAMES - 1)
+                        .map(|i| t.get(i).cloned().unwrap_or_else(|| none.clone()))
+                        .collect()
+                })
                 .collect();
-            let predicted = self.predict_window(
-                frames.slice(s![start..done, .., .., ..]),
-                &shifted,
-                seed,
-                steps,
-            )?;
-            let take = keep.min(CLIP_FRAMES - done);
-            frames
-                .slice_mut(s![done..done + take, .., .., ..])
-                .assign(&predicted.slice(s![..take, .., .., ..]));
+            let contexts: Vec<ArrayView4<u8>> = frames
+                .iter()
+                .map(|f| f.slice(s![start..done, .., .., ..]))
+                .collect();
+            let predicted = self.predict_windows(&contexts, &windows, seed, steps)?;
+            let take = keep.min(total - done);
+            for (f, p) in frames.iter_mut().zip(&predicted) {
+                f.slice_mut(s![done..done + take, .., .., ..])
+                    .assign(&p.slice(s![..take, .., .., ..]));
+            }
             done += take;
         }
-        Ok(frames.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+        Ok(frames
+            .into_iter()
+            .map(|f| f.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+            .collect())
     }
 
-    /// One window: the [`window_frames`](WorldModelConfig::window_frames) frames after
-    /// `context` (checked by the caller).
-    fn predict_window(
+    /// One window for each of a batch of contexts: the
+    /// [`window_frames`](WorldModelConfig::window_frames) frames after each `contexts[i]`
+    /// (`[5, size, size, 3]`) under `actions[i]` (16 per-frame vectors, checked by the caller).
+    fn predict_windows(
         &self,
-        context: ArrayView4<u8>,
-        actions: &[Vec<f32>],
+        contexts: &[ArrayView4<u8>],
+        actions: &[Vec<Vec<f32>>],
         seed: u64,
         steps: usize,
-    ) -> Result<Array4<u8>> {
+    ) -> Result<Vec<Array4<u8>>> {
+        let batch = contexts.len();
         let latent_frames = self.config.window_latent_frames();
-        let video = frames_to_tensor(context, &self.device)?;
-        let context_latent = self.tokenizer.encode(video)?.latent; // [1, C, 2, h, w]
+        let videos = contexts
+            .iter()
+            .map(|c| frames_to_tensor(*c, &self.device))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let context_latent = self.tokenizer.encode(Tensor::cat(videos, 0))?.latent; // [B, C, 2, h, w]
         let [_, c, _, h, w] = context_latent.dims();
         let norm = self.config.normalization;
         let cond = norm.apply(context_latent);
@@ -473,33 +620,48 @@ impl WorldModel {
             vec![
                 cond,
                 Tensor::zeros(
-                    [1, c, latent_frames - CONDITION_LATENT_FRAMES, h, w],
+                    [batch, c, latent_frames - CONDITION_LATENT_FRAMES, h, w],
                     &self.device,
                 ),
             ],
             2,
         );
-        let rows = latent_frame_actions(actions, self.config.action_dim, latent_frames)?;
+        let mut rows = Vec::new();
+        for a in actions {
+            rows.extend(latent_frame_actions(
+                a,
+                self.config.action_dim,
+                latent_frames,
+            )?);
+        }
         let width = FRAMES_PER_LATENT * self.config.action_dim;
         let action_map = self.config.action_map.then(|| {
-            let map = push_map(context, actions, &self.config.world, latent_frames, [h, w]);
+            let map: Vec<f32> = contexts
+                .iter()
+                .zip(actions)
+                .flat_map(|(ctx, a)| push_map(*ctx, a, &self.config.world, latent_frames, [h, w]))
+                .collect();
             Tensor::from_data(
-                TensorData::new(map, [1, PUSH_MAP_CHANNELS, latent_frames, h, w]),
+                TensorData::new(map, [batch, PUSH_MAP_CHANNELS, latent_frames, h, w]),
                 &self.device,
             )
         });
         let inputs = FrameInputs {
             actions: Some(Tensor::from_data(
-                TensorData::new(rows, [1, latent_frames, width]),
+                TensorData::new(rows, [batch, latent_frames, width]),
                 &self.device,
             )),
             action_map,
             ..FrameInputs::default()
         };
         let sample = sample_latent(&self.model, &self.config, latent, inputs, seed, steps)?;
-        let decoded = self.tokenizer.decode(norm.invert(sample))?;
-        let frames = crate::data::tensor_to_frames(decoded.clamp(-1.0, 1.0))?;
-        Ok(frames.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+        let decoded = self.tokenizer.decode(norm.invert(sample))?.clamp(-1.0, 1.0);
+        (0..batch)
+            .map(|i| {
+                let frames = crate::data::tensor_to_frames(decoded.clone().narrow(0, i, 1))?;
+                Ok(frames.slice(s![CONTEXT_FRAMES.., .., .., ..]).to_owned())
+            })
+            .collect()
     }
 }
 
@@ -515,9 +677,16 @@ pub fn sample_latent(
 ) -> Result<Tensor<5>> {
     let device = latent.device();
     let [b, c, t, h, w] = latent.dims();
-    let mut noise = NoiseGenerator::new(seed);
-    let initial = noise.tensor([b, c, t, h, w], &device);
-    let augment = noise.tensor([b, c, t, h, w], &device);
+    // Every sample draws its noise from the same seed, so a batch of candidate plans gives
+    // each plan the frames a lone run of it gives.
+    let (initial, augment): (Vec<_>, Vec<_>) = (0..b)
+        .map(|_| {
+            let mut noise = NoiseGenerator::new(seed);
+            let initial = noise.tensor([1, c, t, h, w], &device);
+            (initial, noise.tensor([1, c, t, h, w], &device))
+        })
+        .unzip();
+    let (initial, augment) = (Tensor::cat(initial, 0), Tensor::cat(augment, 0));
     let network = ConditionedNetwork {
         model,
         context: Tensor::zeros([b, 1, config.dit.text_embed_dim], &device),
@@ -568,6 +737,7 @@ impl Network for ConditionedNetwork<'_> {
             fps: self.fps,
             condition_mask,
             padding_mask: None,
+            action: None,
         };
         self.model
             .forward(
@@ -585,7 +755,9 @@ impl Network for ConditionedNetwork<'_> {
     }
 }
 
-/// Writes a world model folder.
+/// Writes a world-model folder ([`WorldModel::load`] reads it): `config.json`,
+/// `model.safetensors` and, under `tokenizer/`, the world tokenizer every model of this world
+/// is trained on.
 pub fn save_model(
     model: &ConditionedDit,
     config: &WorldModelConfig,
@@ -594,12 +766,13 @@ pub fn save_model(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let text = serde_json::to_string_pretty(config).map_err(|e| Error::Config(e.to_string()))?;
-    let config_path = dir.join("config.json");
+    let config_path = dir.join(CONFIG_FILE);
     std::fs::write(&config_path, text + "\n").map_err(|e| Error::io(&config_path, e))?;
     let mut meta = HashMap::new();
     meta.insert("format".into(), "cosmos-posttrain world model".into());
     let tensors: BTreeMap<String, TensorData> = module_tensors(model, "");
-    write_safetensors(&dir.join("model.safetensors"), &tensors, meta, dtype)
+    write_safetensors(&dir.join(WEIGHTS_FILE), &tensors, meta, dtype)?;
+    crate::tokenizer_train::write_world_tokenizer(&dir.join(TOKENIZER_DIR))
 }
 
 /// Options of [`train_world_model`].

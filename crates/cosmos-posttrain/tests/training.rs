@@ -115,6 +115,7 @@ fn inputs(device: &Device) -> Inputs {
             fps: Some(8.0),
             condition_mask: Some(Tensor::ones([2, 1, 3, 4, 4], device)),
             padding_mask: None,
+            action: None,
         },
     }
 }
