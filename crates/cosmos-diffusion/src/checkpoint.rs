@@ -196,6 +196,15 @@ impl DitFiles {
         })?;
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::Config(format!("{}: not JSON: {e}", self.config.display())))?;
+        if value.get("dit").is_some_and(serde_json::Value::is_object) {
+            // serde's defaults would otherwise read it as a 7B DiT.
+            return Err(Error::Argument(format!(
+                "{}: a world-model folder (DiT + conditioner + tokenizer), not a DiT folder: \
+                 load it with cosmos_posttrain::world_model::WorldModel::load (cosmos generate \
+                 --model takes it as it is)",
+                self.config.display()
+            )));
+        }
         if value.get("model_channels").is_some() {
             DitConfig::from_cosmos_predict1(&value)
         } else {
