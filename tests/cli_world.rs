@@ -2,7 +2,8 @@
 //! dataset, `cosmos world model` exports the shipped model as a folder, and `cosmos generate
 //! --model DIR --input-video --actions` rolls it forward; different plans give different
 //! futures, the same plan the same one, and malformed plans exit 2 naming what was expected.
-//! Also `cosmos verify --kind dit` on NVIDIA's action-conditioned network.
+//! `cosmos curate` slices `VIDEO.actions.json` into every clip record. Also `cosmos verify
+//! --kind dit` on NVIDIA's action-conditioned network.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -147,4 +148,54 @@ fn verify_runs_nvidias_action_conditioned_dit() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("action_embedding_B_3D"), "{stdout}");
     assert!(stdout.contains("max_abs_diff="), "{stdout}");
+}
+
+#[test]
+fn curate_gives_every_clip_the_actions_of_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("episodes");
+    let out = cosmos(&[
+        "world",
+        "episodes",
+        "--count",
+        "1",
+        "--frames",
+        "48",
+        "--seed",
+        "7",
+        "--out",
+        path(&data),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let curated = dir.path().join("curated");
+    let out = cosmos(&[
+        "curate",
+        path(&data.join("episode_0.mp4")),
+        "--out",
+        path(&curated),
+        "--min-clip",
+        "1",
+        "--no-motion-filter",
+        "--no-quality-filter",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all: Vec<Vec<f32>> = serde_json::from_str(
+        &std::fs::read_to_string(data.join("episode_0.actions.json")).unwrap(),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(curated.join("manifest.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = manifest
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!records.is_empty(), "no clip records: {}", text(&out));
+    for r in &records {
+        let (start, end) = (
+            r["start_frame"].as_u64().unwrap() as usize,
+            r["end_frame"].as_u64().unwrap() as usize,
+        );
+        let actions: Vec<Vec<f32>> = serde_json::from_value(r["actions"].clone()).unwrap();
+        assert_eq!(actions, all[start..end].to_vec(), "clip {start}..{end}");
+    }
 }

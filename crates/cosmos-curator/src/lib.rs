@@ -46,6 +46,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod shard;
 pub mod shot;
+pub mod signals;
 pub mod stream;
 #[cfg(feature = "tokenizer")]
 pub mod tokenizer_embedding;

@@ -58,6 +58,13 @@ pub struct ClipRecord {
     pub failed_filters: Vec<DropReason>,
     /// Shard holding it, relative to the output folder.
     pub shard: Option<String>,
+    /// One action vector per clip frame, from `VIDEO.actions.json` beside the source
+    /// ([`crate::signals`]); absent without that file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<Vec<f32>>>,
+    /// One camera vector per clip frame, from `VIDEO.camera.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<Vec<Vec<f32>>>,
 }
 
 impl ClipRecord {

@@ -468,6 +468,19 @@ impl Curator {
             .collect();
         self.progress
             .set_total(Stage::Filter, self.total_clips(done) + spans.len() as u64);
+        // A malformed actions / camera sidecar fails this video (named in the summary), as an
+        // unreadable video does: its clips would lose their signal otherwise.
+        let failed = |error: Error| VideoState {
+            source: source.into(),
+            error: Some(error.to_string()),
+            damage: None,
+            shots: 0,
+            clips: Vec::new(),
+        };
+        let signals = match crate::signals::FrameSignals::load(path) {
+            Ok(s) => s,
+            Err(e) => return Ok(failed(e)),
+        };
         let mut clips = Vec::with_capacity(spans.len());
         for (start, end, long_enough) in spans {
             let key = clip_key(path, source, start, end);
@@ -477,7 +490,11 @@ impl Curator {
                 end_frame: end,
                 analysis: &analysis,
             };
-            clips.push(self.curate_clip(&clip, &analysis, long_enough)?);
+            let mut state = self.curate_clip(&clip, &analysis, long_enough)?;
+            if let Err(e) = signals.fill(&mut state.record, path) {
+                return Ok(failed(e));
+            }
+            clips.push(state);
             self.progress.advance(Stage::Filter, 1);
         }
         Ok(VideoState {
@@ -519,6 +536,8 @@ impl Curator {
             drop_reason: None,
             failed_filters: Vec::new(),
             shard: None,
+            actions: None,
+            camera: None,
         };
         if !long_enough {
             record.drop_reason = Some(DropReason::TooShort);
