@@ -899,7 +899,13 @@ mod tests {
             &device,
         );
         let chunks = split_with_overlap(&tokens, 8, 2).unwrap();
-        let frames = |t: &Tensor<4, Int>| t.clone().into_data().try_into_vec::<i64>().unwrap();
+        let frames = |t: &Tensor<4, Int>| {
+            t.clone()
+                .into_data()
+                .convert_dtype(DType::I64)
+                .try_into_vec::<i64>()
+                .unwrap()
+        };
         assert_eq!(chunks.len(), 2);
         assert_eq!(frames(&chunks[0]), (0..8).collect::<Vec<_>>());
         // Frames 6..11, then reflected: 10, 9.
