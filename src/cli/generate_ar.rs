@@ -1,8 +1,11 @@
 //! `cosmos generate-ar`: continue a video (or an image) with the autoregressive world model.
 //!
 //! Input frames → discrete video tokenizer → AR transformer (prefill + KV-cache decoding with
-//! seeded top-p sampling) → tokenizer decoder → MP4, following cosmos-predict1's
-//! `autoregressive/inference/{base,video2world}.py`.
+//! seeded top-p sampling) → tokenizer decoder (or the diffusion decoder and the continuous
+//! tokenizer) → MP4, following cosmos-predict1's `autoregressive/inference/{base,video2world}.py`.
+//! A Video2World model's prompt passes the blocklist pre-guard (exit 3 when blocked) and is
+//! encoded by T5 on the model's device, padded to 512 tokens, zero past its length, every key
+//! attended (the reference's `context_mask` is all ones).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +15,9 @@ use cosmos_ar::{
     ArConfig, ArPreset, ArTransformer, SamplingConfig, Video2World, VideoTokenLayout,
     VideoTokenizer, WorldInput,
 };
-use cosmos_nn::burn::tensor::{Device, Tensor, TensorData};
+use cosmos_diffusion::diffusion_decoder::{DecoderFiles, TokenDecoder};
+use cosmos_guardrail::{Blocklist, TextGuard, Verdict};
+use cosmos_nn::burn::tensor::{Device, Int, Tensor, TensorData};
 use cosmos_posttrain::ar::ConditionedAr;
 use cosmos_posttrain::data::{frame_vectors, latent_frame_vectors};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,12 +28,16 @@ type BoxError = Box<dyn std::error::Error>;
 /// Arguments of `cosmos generate-ar`.
 #[derive(Args, Debug)]
 pub struct ArGenerateArgs {
-    /// The model: a preset (4b, 5b-video2world, 12b, 13b-video2world) or a JSON file with the
-    /// reference's ModelConfig (a checkpoint folder's config.json or a parity fixture's sidecar).
+    /// The model: a preset (4b, 5b-video2world, 12b, 13b-video2world), a JSON file with the
+    /// reference's ModelConfig (a checkpoint folder's config.json or a parity fixture's
+    /// sidecar), or a model folder: config.json, model.pt or model.safetensors, and
+    /// optionally tokenizer/ (the DV tokenizer) and text_encoder/ (T5), used when
+    /// --checkpoint / --tokenizer / --text-encoder are not given.
     #[arg(long, default_value = "4b")]
     pub model: String,
-    /// The AR checkpoint: cosmos-predict1's model.pt, or safetensors with the same key names.
-    #[arg(long, required_unless_present = "random_weights")]
+    /// The AR checkpoint: cosmos-predict1's model.pt, or safetensors with the same key names
+    /// (default: the model folder's model.pt / model.safetensors).
+    #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Use random weights instead of a checkpoint (smoke tests and speed checks: the output is
     /// noise).
@@ -36,22 +45,45 @@ pub struct ArGenerateArgs {
     pub random_weights: bool,
     /// The discrete video tokenizer (Cosmos-1.0-Tokenizer-DV8x16x16): a folder holding
     /// encoder.jit and decoder.jit, or a DV tokenizer parity fixture (.safetensors with its
-    /// .json beside it).
+    /// .json beside it). Default: the model folder's tokenizer/.
     #[arg(long)]
-    pub tokenizer: PathBuf,
+    pub tokenizer: Option<PathBuf>,
     /// Input video (anything FFmpeg reads) or image (png, jpg); it is resized and
     /// center-cropped to the model's resolution.
-    #[arg(long)]
+    #[arg(long, visible_alias = "input-video")]
     pub input: PathBuf,
     /// How many of the last input frames condition the generation: 1 + m·k for a tokenizer with
     /// temporal compression k (the reference offers 1 and 9). Images always use 1.
     #[arg(long, default_value_t = 9)]
     pub num_input_frames: usize,
-    /// T5 embeddings of the prompt, for the Video2World models: a safetensors file with one
-    /// tensor [keys, context_dim] or [1, keys, context_dim] (every key is attended, as in the
+    /// The text prompt of a Video2World model (5B / 13B): checked by the blocklist (exit 3
+    /// when blocked), then encoded with the T5 encoder (--text-encoder, or the model folder's
+    /// text_encoder/) on the model's device.
+    #[arg(long, conflicts_with = "prompt_embeddings")]
+    pub prompt: Option<String>,
+    /// The T5 encoder for --prompt: a Hugging Face T5 folder (config.json, spiece.model,
+    /// weights), e.g. google-t5/t5-11b.
+    #[arg(long, requires = "prompt")]
+    pub text_encoder: Option<PathBuf>,
+    /// Blocklist folder for the prompt's pre-guard (custom/, exact_match/, whitelist/);
+    /// default: the list built into cosmos-guardrail.
+    #[arg(long, requires = "prompt")]
+    pub blocklist: Option<PathBuf>,
+    /// T5 embeddings of the prompt, instead of --prompt: a safetensors file with one tensor
+    /// [keys, context_dim] or [1, keys, context_dim] (every key is attended, as in the
     /// reference pipeline).
     #[arg(long)]
     pub prompt_embeddings: Option<PathBuf>,
+    /// Decode the generated tokens with the diffusion decoder in this folder
+    /// (Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8: model.pt, aux_vars.pt, and the
+    /// continuous tokenizer Cosmos-Tokenize1-CV8x8x8-720p in tokenizer/ or vae/; optional
+    /// config.json) instead of the discrete tokenizer's decoder.
+    #[arg(long)]
+    pub diffusion_decoder: Option<PathBuf>,
+    /// Euler steps of the diffusion decoder (default: the folder's config, else the
+    /// reference's 15).
+    #[arg(long, requires = "diffusion_decoder")]
+    pub diffusion_decoder_steps: Option<usize>,
     /// Sampling temperature (0: greedy).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
@@ -104,9 +136,20 @@ fn read_actions(path: &Path, field: &str) -> Result<Vec<Vec<f32>>, BoxError> {
     Ok(rows)
 }
 
-/// Reads a preset name or a JSON config file.
+/// Reads a preset name, a JSON config file or a model folder's config.json.
 fn load_config(model: &str) -> Result<ArConfig, BoxError> {
     let path = Path::new(model);
+    if path.is_dir() {
+        let config = path.join("config.json");
+        if !config.is_file() {
+            return Err(format!(
+                "{}: a model folder needs config.json (the reference's ModelConfig)",
+                path.display()
+            )
+            .into());
+        }
+        return Ok(ArConfig::from_json_file(&config)?);
+    }
     if path.extension().is_some_and(|e| e == "json") || path.is_file() {
         return Ok(ArConfig::from_json_file(path)?);
     }
@@ -196,21 +239,173 @@ fn read_embeddings(path: &Path, device: &Device) -> Result<Tensor<3>, BoxError> 
     ))
 }
 
-/// Runs the command.
-pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
-    let config = load_config(&args.model)?;
-    // Cheap checks and inputs first, the (possibly large) network last.
-    let context = match (&args.prompt_embeddings, config.insert_cross_attn) {
-        (Some(path), true) => Some(read_embeddings(path, device)?),
-        (None, true) => {
-            return Err("this is a Video2World model: give --prompt-embeddings (the prompt's T5 embeddings)".into());
+/// The T5 embeddings of `prompt` as the reference's AR Video2World pipeline makes them: T5
+/// tokenization padded to 512 tokens, encoded on `device`, zero past the prompt's length.
+fn encode_prompt(prompt: &str, folder: &Path, device: &Device) -> Result<Tensor<3>, BoxError> {
+    let encoder = cosmos_text::TextEncoder::from_pretrained(folder, device)
+        .map_err(|e| format!("text encoder {}: {e}", folder.display()))?;
+    let embedded = encoder.encode(&[prompt], device)?;
+    for warning in &embedded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(embedded.embeddings)
+}
+
+/// Where the text encoder is: --text-encoder, else the model folder's text_encoder/.
+fn text_encoder_folder(args: &ArGenerateArgs) -> Result<PathBuf, BoxError> {
+    if let Some(dir) = &args.text_encoder {
+        return Ok(dir.clone());
+    }
+    let folder = Path::new(&args.model).join("text_encoder");
+    if folder.join("config.json").is_file() {
+        return Ok(folder);
+    }
+    Err(format!(
+        "--prompt needs the T5 text encoder: give --text-encoder DIR (a T5 folder with \
+         config.json, spiece.model and weights, e.g. google-t5/t5-11b) or put it in \
+         {}/text_encoder/",
+        args.model
+    )
+    .into())
+}
+
+/// A file of the model folder, when `--model` is one.
+fn in_model_folder(args: &ArGenerateArgs, names: &[&str]) -> Option<PathBuf> {
+    let dir = Path::new(&args.model);
+    dir.is_dir()
+        .then(|| names.iter().map(|n| dir.join(n)).find(|p| p.exists()))
+        .flatten()
+}
+
+/// The diffusion decoder behind the AR pipeline's hook.
+struct DecoderHook<'a> {
+    decoder: &'a TokenDecoder,
+    bar: &'a ProgressBar,
+}
+
+fn decoder_error(e: cosmos_diffusion::Error) -> cosmos_ar::Error {
+    cosmos_ar::Error::Stage {
+        stage: "diffusion decoder".into(),
+        message: e.to_string(),
+    }
+}
+
+impl cosmos_ar::DiffusionDecoder for DecoderHook<'_> {
+    fn latents_from_tokens(
+        &self,
+        indices: Tensor<4, Int>,
+        context: Option<&Tensor<3>>,
+    ) -> cosmos_ar::Result<Tensor<5>> {
+        self.bar.set_position(0);
+        self.bar.set_message("diffusion decoder steps");
+        self.decoder
+            .latents_from_tokens(indices, context, &mut |step| {
+                self.bar.set_length(step.total as u64);
+                self.bar.set_position(step.done as u64);
+            })
+            .map_err(decoder_error)
+    }
+
+    fn decode_latents(&self, latents: Tensor<5>) -> cosmos_ar::Result<Tensor<5>> {
+        self.decoder.decode_latents(latents).map_err(decoder_error)
+    }
+}
+
+/// Loads the diffusion decoder folder: the network, its continuous tokenizer, the generic
+/// prompt and the settings (steps from the command line, the seed of the run).
+fn load_decoder(
+    args: &ArGenerateArgs,
+    dir: &Path,
+    token_spatial_compression: usize,
+    has_prompt: bool,
+    device: &Device,
+) -> Result<TokenDecoder, BoxError> {
+    let files = DecoderFiles::find(dir)?;
+    let (_, mut settings) = files.read_config()?;
+    if let Some(steps) = args.diffusion_decoder_steps {
+        if steps == 0 {
+            return Err("--diffusion-decoder-steps must be at least 1".into());
         }
-        (Some(_), false) => {
+        settings.steps = steps;
+    }
+    settings.seed = args.seed;
+    settings.token_spatial_compression = token_spatial_compression;
+    let generic = files.generic_context(device)?;
+    if generic.is_none() && !has_prompt {
+        return Err(format!(
+            "{}: the diffusion decoder needs text embeddings: this model has no prompt and the \
+             folder has no aux_vars.pt (the generic prompt's embeddings)",
+            dir.display()
+        )
+        .into());
+    }
+    let net = files.load_network(device)?;
+    let tokenizer =
+        cosmos_diffusion::pretrained::load_video_tokenizer_at(&files.tokenizer, device)?;
+    let mut decoder = TokenDecoder::new(net, Box::new(tokenizer), settings)?;
+    decoder.generic_context = generic;
+    Ok(decoder)
+}
+
+/// Runs the command; returns the exit code (0, or 3 when the guardrail blocks the prompt).
+pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<i32, BoxError> {
+    let config = load_config(&args.model)?;
+    // Cheap checks and inputs first, the (possibly large) networks last.
+    if let Some(prompt) = &args.prompt {
+        if prompt.trim().is_empty() {
+            return Err("--prompt is empty".into());
+        }
+        if !config.insert_cross_attn {
+            return Err(
+                "this model has no cross-attention (a base model): it takes no --prompt; use a \
+                 Video2World model (5b-video2world, 13b-video2world)"
+                    .into(),
+            );
+        }
+        let blocklist = match &args.blocklist {
+            Some(dir) => Blocklist::from_dir(dir)?,
+            None => Blocklist::builtin(),
+        };
+        if let Verdict::Unsafe { reason, .. } = blocklist.check_prompt(prompt)? {
+            eprintln!("blocked: {reason}");
+            return Ok(super::guard::EXIT_BLOCKED);
+        }
+    }
+    let text_encoder = match &args.prompt {
+        Some(_) => Some(text_encoder_folder(args)?),
+        None => None,
+    };
+    let has_text = args.prompt.is_some() || args.prompt_embeddings.is_some();
+    match (has_text, config.insert_cross_attn) {
+        (false, true) => {
+            return Err("this is a Video2World model: give --prompt (or --prompt-embeddings, the prompt's T5 embeddings)".into());
+        }
+        (true, false) => {
             return Err("this model takes no text: drop --prompt-embeddings".into());
         }
-        (None, false) => None,
+        _ => {}
+    }
+    let tokenizer_path = match (
+        args.tokenizer.clone(),
+        in_model_folder(args, &["tokenizer"]),
+    ) {
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => {
+            return Err(
+                "give --tokenizer (the DV tokenizer) or a model folder with tokenizer/".into(),
+            );
+        }
     };
-    let tokenizer = load_discrete_video_tokenizer(&args.tokenizer, device)?;
+    let checkpoint = match (&args.checkpoint, args.random_weights) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => Some(
+            in_model_folder(args, &["model.pt", "model.safetensors"]).ok_or(
+                "give --checkpoint (or a model folder with model.pt), or --random-weights",
+            )?,
+        ),
+    };
+    let tokenizer = load_discrete_video_tokenizer(&tokenizer_path, device)?;
     let [_, h, w] = config
         .latent_shape()
         .ok_or("the model config has no video_latent_shape")?;
@@ -244,14 +439,23 @@ pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
         None => None,
     };
 
-    let model: ArTransformer = match (&args.checkpoint, args.random_weights) {
-        (Some(path), _) => cosmos_ar::checkpoint::load(&config, path, device)?,
-        (None, true) => {
+    // One large network at a time where possible: T5 is freed once the prompt is encoded.
+    let context = match (&args.prompt, &text_encoder, &args.prompt_embeddings) {
+        (Some(prompt), Some(folder), _) => Some(encode_prompt(prompt, folder, device)?),
+        (_, _, Some(path)) => Some(read_embeddings(path, device)?),
+        _ => None,
+    };
+    let decoder = match &args.diffusion_decoder {
+        Some(dir) => Some(load_decoder(args, dir, s, has_text, device)?),
+        None => None,
+    };
+    let model: ArTransformer = match &checkpoint {
+        Some(path) => cosmos_ar::checkpoint::load(&config, path, device)?,
+        None => {
             let mut model = config.init(device)?;
             model.prepare_for_decoding();
             model
         }
-        (None, false) => return Err("give --checkpoint or --random-weights".into()),
     };
     let sampling = SamplingConfig {
         temperature: args.temperature,
@@ -292,18 +496,22 @@ pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
         context_mask: None,
         embedding_offsets,
     };
+    let bar = ProgressBar::new(0);
+    let hook = decoder
+        .as_ref()
+        .map(|decoder| DecoderHook { decoder, bar: &bar });
     let pipeline = Video2World {
         model: &model,
         tokenizer: &tokenizer as &dyn VideoTokenizer,
-        diffusion_decoder: None,
+        diffusion_decoder: hook.as_ref().map(|h| h as &dyn cosmos_ar::DiffusionDecoder),
     };
-    let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} tokens ({per_sec}, eta {eta})")
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
             .map_err(|e| e.to_string())?,
     );
-    bar.set_message("generating");
+    bar.set_message("generating tokens");
     let output = pipeline.generate(&input, &sampling, &mut |p| {
+        bar.set_message("generating tokens");
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
     })?;
@@ -329,7 +537,7 @@ pub fn run(args: &ArGenerateArgs, device: &Device) -> Result<(), BoxError> {
     let clip = cosmos_media::Video::new(frames, args.fps)?;
     cosmos_media::write_video(&args.output, &clip, &cosmos_media::WriteOptions::default())?;
     println!("{}", args.output.display());
-    Ok(())
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -351,10 +559,15 @@ mod tests {
             model: dir.join("toy.json").display().to_string(),
             checkpoint: None,
             random_weights: true,
-            tokenizer: format!("{root}/parity/tokenizer/dv4x8x8_small.safetensors").into(),
+            tokenizer: Some(format!("{root}/parity/tokenizer/dv4x8x8_small.safetensors").into()),
             input: format!("{root}/media/bikes.mp4").into(),
             num_input_frames: 5,
+            prompt: None,
+            text_encoder: None,
+            blocklist: None,
             prompt_embeddings: None,
+            diffusion_decoder: None,
+            diffusion_decoder_steps: None,
             temperature: 1.0,
             top_p: 0.8,
             top_k: None,

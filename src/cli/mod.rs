@@ -71,7 +71,7 @@ pub fn main() -> i32 {
         Command::Verify(args) => verify::run(args, &device),
         Command::Tokenize(args) => tokenize::run(args, &device).map(|()| 0),
         Command::Generate(args) => generate::run(args, &device).map(|()| 0),
-        Command::GenerateAr(args) => generate_ar::run(args, &device).map(|()| 0),
+        Command::GenerateAr(args) => generate_ar::run(args, &device),
         Command::Guard(args) => guard::run(args, &device),
         Command::Curate(args) => curate::run(args),
         Command::Train(args) => train::run(args, &device).map(|()| 0),

@@ -21,6 +21,8 @@ pub enum Kind {
     T5,
     /// The autoregressive transformer (including KV-cache decoding).
     Ar,
+    /// The AR models' diffusion decoder (token-conditioned DiT, cosmos-predict1 names).
+    DiffusionDecoder,
 }
 
 const FIXTURE_HELP: &str = "\
@@ -95,5 +97,8 @@ fn compare(kind: Kind, fixture: &Fixture, device: &Device) -> Result<Vec<Compari
         Kind::Dit => Ok(cosmos_diffusion::parity::verify_dit(fixture, device)?),
         Kind::Edm => Ok(cosmos_diffusion::parity::verify_edm(fixture, device)?),
         Kind::Sample => Ok(cosmos_diffusion::parity::verify_sample(fixture, device)?),
+        Kind::DiffusionDecoder => Ok(cosmos_diffusion::parity::verify_diffusion_decoder(
+            fixture, device,
+        )?),
     }
 }

@@ -41,7 +41,8 @@ pub trait DiffusionDecoder {
         indices: Tensor<4, Int>,
         context: Option<&Tensor<3>>,
     ) -> Result<Tensor<5>>;
-    /// Continuous latents → video `[batch, 3, frames, height, width]` in `[−1, 1]`.
+    /// Continuous latents → video `[batch, 3, frames, height, width]` in `[−1, 1]`, at least
+    /// the clip's `1 + (T−1)·k` frames (the pipeline keeps those; chunked decoders may pad).
     fn decode_latents(&self, latents: Tensor<5>) -> Result<Tensor<5>>;
 }
 
@@ -279,7 +280,19 @@ impl Video2World<'_> {
         let video = match self.diffusion_decoder {
             Some(dd) => {
                 let latents = dd.latents_from_tokens(indices.clone(), input.context.as_ref())?;
-                dd.decode_latents(latents)?
+                let video = dd.decode_latents(latents)?;
+                // A decoder working in fixed-length chunks (the reference's 57 frames) returns
+                // at least the clip; keep the clip's frames, as the reference does.
+                let got = video.dims()[2];
+                if got < clip_frames {
+                    return Err(Error::Stage {
+                        stage: "diffusion decoder".into(),
+                        message: format!(
+                            "decoded {got} frames, fewer than the clip's {clip_frames}"
+                        ),
+                    });
+                }
+                video.narrow(2, 0, clip_frames)
             }
             None => self.tokenizer.decode(indices.clone())?,
         };

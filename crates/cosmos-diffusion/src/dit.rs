@@ -367,7 +367,43 @@ impl CosmosDit {
         positions: &DitPositions,
         frame_embedding: Option<Tensor<3>>,
     ) -> Result<Tensor<5>> {
-        let input = self.assemble_input(x, conditioning)?;
+        self.forward_with_input_channels(
+            x,
+            None,
+            timestep,
+            context,
+            conditioning,
+            positions,
+            frame_embedding,
+        )
+    }
+
+    /// Extra input channels the patch embedding takes beyond the configuration's (latent,
+    /// condition mask, padding mask): 0 unless a wrapper widened [`Self::patch_embed`] (the
+    /// diffusion decoder's token condition, [`crate::diffusion_decoder`]).
+    pub fn extra_input_channels(&self) -> usize {
+        let [pt, ph, pw] = self.config.patch_size;
+        let [d_in, _] = self.patch_embed.proj.weight.dims();
+        (d_in / (pt * ph * pw)).saturating_sub(self.config.patch_embed_channels())
+    }
+
+    /// [`forward_with_frame_embedding`](Self::forward_with_frame_embedding) with `extra`
+    /// `[batch, extra_input_channels, T, H, W]` concatenated on channels after the latent (and
+    /// condition mask), before the padding mask: the hook of cosmos-predict1's
+    /// `DiffusionDecoderGeneralDIT`, whose token condition enters there. `None` is the plain
+    /// forward pass (and an error when the patch embedding expects extra channels).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_with_input_channels(
+        &self,
+        x: Tensor<5>,
+        extra: Option<Tensor<5>>,
+        timestep: Tensor<1>,
+        context: Tensor<3>,
+        conditioning: &DitConditioning,
+        positions: &DitPositions,
+        frame_embedding: Option<Tensor<3>>,
+    ) -> Result<Tensor<5>> {
+        let input = self.assemble_input(x, extra, conditioning)?;
         let [b, _, t, h, w] = input.dims();
         let grid = self.token_grid([t, h, w])?;
         if grid != positions.grid {
@@ -429,8 +465,13 @@ impl CosmosDit {
             .reshape([batch, t * h * w, hidden]))
     }
 
-    /// Concatenates `[x, condition mask, padding mask]` along channels after checking shapes.
-    fn assemble_input(&self, x: Tensor<5>, conditioning: &DitConditioning) -> Result<Tensor<5>> {
+    /// Concatenates `[x, condition mask, extra channels, padding mask]` along channels after checking shapes.
+    fn assemble_input(
+        &self,
+        x: Tensor<5>,
+        extra: Option<Tensor<5>>,
+        conditioning: &DitConditioning,
+    ) -> Result<Tensor<5>> {
         let c = &self.config;
         let [b, ch, t, h, w] = x.dims();
         if b == 0 || ch != c.out_channels {
@@ -464,6 +505,18 @@ impl CosmosDit {
                 ));
             }
             (None, false) => {}
+        }
+        let wanted = self.extra_input_channels();
+        match extra {
+            Some(e) if e.dims() == [b, wanted, t, h, w] && wanted > 0 => parts.push(e),
+            None if wanted == 0 => {}
+            other => {
+                return Err(Error::Shape {
+                    what: "extra input channels".into(),
+                    expected: format!("[{b}, {wanted}, {t}, {h}, {w}]"),
+                    found: other.map_or(vec![], |e| e.dims().to_vec()),
+                });
+            }
         }
         if c.concat_padding_mask {
             let device = parts[0].device();

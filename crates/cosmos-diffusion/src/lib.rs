@@ -13,7 +13,9 @@
 //!   denoiser with classifier-free guidance and Video2World conditioning frames ([`guidance`]);
 //! - Text2World and Video2World pipelines over small traits for the text encoder, the latent
 //!   tokenizer and the guardrail ([`pipeline`]);
-//! - the parity checks behind `cosmos verify --kind dit|edm|sample` ([`parity`]).
+//! - the diffusion decoder of the autoregressive models: the token-conditioned DiT and its
+//!   chunked sampling recipe ([`diffusion_decoder`]);
+//! - the parity checks behind `cosmos verify --kind dit|edm|sample|diffusion-decoder` ([`parity`]).
 //!
 //! Model code is backend-agnostic: everything runs on the burn [`Device`](burn::tensor::Device)
 //! the network was built on. On burn's flex CPU backend the attention, GELU, AdaLN and
@@ -78,6 +80,7 @@ pub mod adapters;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
+pub mod diffusion_decoder;
 pub mod dit;
 pub mod edm;
 pub mod embed;

@@ -292,3 +292,9 @@ fn host(t: Tensor<1>) -> Result<Vec<f32>> {
         .try_into_vec::<f32>()
         .map_err(|e| Error::Argument(format!("{e:?}")))
 }
+
+/// The token-conditioned diffusion decoder (`DiffusionDecoderGeneralDIT`) on its fixture: the
+/// token condition and the raw network output (see [`crate::diffusion_decoder::verify_fixture`]).
+pub fn verify_diffusion_decoder(fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>> {
+    crate::diffusion_decoder::verify_fixture(fixture, device)
+}

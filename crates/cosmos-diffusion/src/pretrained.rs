@@ -124,10 +124,19 @@ pub fn load_text_encoder(paths: &ModelPaths, device: &Device) -> Result<T5Prompt
 /// The video tokenizer of `paths`, with diffusers' latent statistics when its `config.json`
 /// has them.
 pub fn load_video_tokenizer(paths: &ModelPaths, device: &Device) -> Result<CosmosVideoTokenizer> {
+    load_video_tokenizer_at(&paths.video_tokenizer, device)
+}
+
+/// The continuous video tokenizer at `path` (a folder or file `cosmos-tokenizer` reads), with
+/// diffusers' latent statistics when a `config.json` beside it has them.
+pub fn load_video_tokenizer_at(
+    path: impl AsRef<Path>,
+    device: &Device,
+) -> Result<CosmosVideoTokenizer> {
+    let path = path.as_ref();
     let wrap = |e: cosmos_tokenizer::Error| Error::component("video tokenizer", e);
-    let tokenizer =
-        cosmos_tokenizer::Tokenizer::load(&paths.video_tokenizer, None, device).map_err(wrap)?;
-    let config = paths.video_tokenizer.join("config.json");
+    let tokenizer = cosmos_tokenizer::Tokenizer::load(path, None, device).map_err(wrap)?;
+    let config = path.join("config.json");
     let normalization = if config.is_file() {
         let text = std::fs::read_to_string(&config).map_err(|source| Error::Io {
             path: config.display().to_string(),

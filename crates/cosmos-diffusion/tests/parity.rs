@@ -72,3 +72,28 @@ fn sample_euler_loop() {
 fn sample_res2ab_loop() {
     check("sample_res2ab_small", FixtureKind::Sample);
 }
+
+/// cosmos-predict1's `DiffusionDecoderGeneralDIT`: the token condition (embedding, bilinear 2×
+/// resize) and the raw network output with the tokens concatenated before the padding mask.
+#[test]
+fn diffusion_decoder_token_conditioned_dit() {
+    let device = Device::flex();
+    let name = "diffusion_decoder_small";
+    let fixture = Fixture::open(format!("{DIR}/{name}.safetensors")).unwrap();
+    let comparisons =
+        cosmos_diffusion::parity::verify_diffusion_decoder(&fixture, &device).unwrap();
+    let names: Vec<&str> = comparisons.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["token_condition", "output"]);
+    for c in &comparisons {
+        println!(
+            "{name}: {} {:?} max_abs_diff={:e}",
+            c.name, c.shape, c.max_abs_diff
+        );
+        assert!(
+            c.passes(1e-4),
+            "{name}: {} differs by {:e}",
+            c.name,
+            c.max_abs_diff
+        );
+    }
+}
