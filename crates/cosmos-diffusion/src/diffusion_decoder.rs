@@ -404,6 +404,7 @@ impl Network for DecoderNetwork<'_> {
             fps: Some(self.fps),
             condition_mask: None,
             padding_mask: None,
+            action: None,
         };
         self.net.forward_with_condition(
             x_in,
@@ -861,6 +862,7 @@ pub fn verify_fixture(fixture: &Fixture, device: &Device) -> Result<Vec<Comparis
         } else {
             None
         },
+        action: None,
     };
     let mut out = vec![];
     let [_, _, _, h, w] = x.dims();
