@@ -380,7 +380,12 @@ fn generate_world(args: &GenerateArgs, device: &Device) -> Result<(), BoxError> 
 
 /// The last `count` frames of a video as `[count, size, size, 3]` RGB, resized.
 fn read_context(path: &Path, count: usize, size: usize) -> Result<ndarray::Array4<u8>, BoxError> {
-    let mut options = cosmos_media::ReadOptions::default().resize(size as u32, size as u32);
+    let mut options = cosmos_media::ReadOptions {
+        // One decoder thread: world-model contexts are a few small frames, and the rollout must
+        // be a pure function of the file.
+        threads: 1,
+        ..cosmos_media::ReadOptions::default().resize(size as u32, size as u32)
+    };
     if let Some(total) = cosmos_media::probe(path)?.frames
         && total > count as u64
     {

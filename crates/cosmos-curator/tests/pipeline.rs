@@ -493,3 +493,93 @@ fn killed_runs_resume_without_loss_or_duplicates() {
         "after SIGKILL: outputs differ from an uninterrupted run"
     );
 }
+
+/// Threads that keep every core busy until dropped.
+struct Contention {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Contention {
+    fn start(count: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 1u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    x
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Contention {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn curation_is_the_same_under_load_and_with_workers_at_once() {
+    // The default encoder settings (x264 `medium`, automatic threads): the shipped path, whose
+    // rate control once made the bytes depend on the heap and the machine's load.
+    let mut settings = config();
+    settings.encode = cosmos_curator::transcode::EncodeConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(common::carphone(), dir.path().join("a_carphone.mp4")).unwrap();
+    common::write(&dir.path().join("b_pan.mp4"), common::pan_right(60));
+    common::write(&dir.path().join("c_zoom.mp4"), common::zoom_in(60));
+    let inputs = [dir.path().to_path_buf()];
+    let curate = |out: &Path, shard: ShardSpec| {
+        Curator::new(settings.clone())
+            .unwrap()
+            .run(&inputs, out, shard)
+            .unwrap()
+    };
+
+    // Quiet and serial: one worker, then the two halves of a two-worker run one after another.
+    let quiet = tempfile::tempdir().unwrap();
+    curate(quiet.path(), ShardSpec::default());
+    let quiet_split = tempfile::tempdir().unwrap();
+    curate(quiet_split.path(), ShardSpec::new(0, 2).unwrap());
+    curate(quiet_split.path(), ShardSpec::new(1, 2).unwrap());
+    let records = read_manifest(&quiet.path().join("manifest.jsonl")).unwrap();
+    assert_eq!(records.iter().filter(|r| r.kept).count(), 3);
+
+    // Busy cores (twice as many spinning threads as the machine has), the same runs again, the
+    // two workers at the same time.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _load = Contention::start(2 * cores);
+    let loaded = tempfile::tempdir().unwrap();
+    curate(loaded.path(), ShardSpec::default());
+    let loaded_split = tempfile::tempdir().unwrap();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let out = loaded_split.path();
+                let curate = &curate;
+                scope.spawn(move || curate(out, ShardSpec::new(index, 2).unwrap()))
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+    assert!(
+        outputs(loaded.path()) == outputs(quiet.path()),
+        "one worker under load: shards or manifest differ from the quiet run"
+    );
+    assert!(
+        outputs(loaded_split.path()) == outputs(quiet_split.path()),
+        "two workers at once under load: shards or manifest differ from the quiet serial run"
+    );
+}

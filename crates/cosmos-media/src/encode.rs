@@ -39,6 +39,15 @@ pub struct WriteOptions {
     /// At most this many frames between keyframes (x264's `keyint`; `None`: the encoder's
     /// default, 250).
     pub keyframe_interval: Option<u32>,
+    /// The same frames and settings give the same bytes, run after run (default `true`).
+    ///
+    /// x264's macroblock-tree rate control (on in every preset from `veryfast` up) reads memory
+    /// it never wrote: with libx264 0.164 the same frames encoded twice in one process, or once
+    /// with a different heap (`MALLOC_PERTURB_`), give different streams (decoded frames differ
+    /// by up to 20 grey levels). With `true` the tree is off (`mbtree=0`), which makes the
+    /// stream a function of the frames and settings alone, at some cost in size at a given
+    /// `crf` (docs/performance.md, "Deterministic encoding"); `false` keeps x264's default.
+    pub deterministic: bool,
 }
 
 impl Default for WriteOptions {
@@ -51,6 +60,7 @@ impl Default for WriteOptions {
             threads: 0,
             bitrate: None,
             keyframe_interval: None,
+            deterministic: true,
         }
     }
 }
@@ -170,6 +180,11 @@ impl VideoWriter {
             encoder.set_gop(interval);
         }
         codec_options.set("preset", &options.preset);
+        if options.deterministic && codec.name() == "libx264" {
+            // See `WriteOptions::deterministic`: macroblock-tree rate control reads
+            // uninitialised memory inside x264.
+            codec_options.set("mbtree", "0");
+        }
         codec_options.set(
             "threads",
             &if options.threads == 0 {

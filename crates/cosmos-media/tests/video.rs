@@ -538,3 +538,61 @@ fn linear_filter_reproduces_opencvs_downscaled_frames() {
         "mean absolute difference {non_reference}"
     );
 }
+
+/// Encodes `video` with `options` into `dir/name` and returns the file's bytes.
+fn encoded_bytes(dir: &Path, name: &str, video: &Video, options: &WriteOptions) -> Vec<u8> {
+    let path = dir.join(name);
+    write_video(&path, video, options).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn encoding_is_a_pure_function_of_frames_and_settings() {
+    // Same frames, default settings (x264 `medium`, automatic threads), encoded again and again
+    // in one process while other threads keep the cores busy and the heap is scribbled over
+    // between runs: every file must have the same bytes. Before `WriteOptions::deterministic`,
+    // the third and later encodes of a process differed from the first (x264's macroblock tree
+    // read freed memory).
+    let dir = temp_dir();
+    // A 320x180 texture drifting right, with a little noise: 48 frames.
+    let mut state = 12345u32;
+    let frames = Array4::from_shape_fn((48, 180, 320, 3), |(t, y, x, c)| {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        let value = ((x + 3 * t) % 64 * 3 + y % 50 + c * 20) as u32 + (state >> 28);
+        value.min(255) as u8
+    });
+    let clip = Video::new(frames, 24.0).unwrap();
+    let options = WriteOptions::default();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 1u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                x
+            })
+        })
+        .collect();
+    let first = encoded_bytes(dir.path(), "first.mp4", &clip, &options);
+    for run in 1..5 {
+        // Freed blocks full of garbage for the next encoder's allocations.
+        for size in [1 << 12, 1 << 16, 1 << 20, 1 << 22] {
+            let garbage = vec![0xa5u8 ^ run as u8; size];
+            std::hint::black_box(&garbage);
+        }
+        let again = encoded_bytes(dir.path(), &format!("run{run}.mp4"), &clip, &options);
+        assert!(
+            again == first,
+            "encode {run} of the same frames gave different bytes ({} vs {})",
+            again.len(),
+            first.len()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for thread in busy {
+        thread.join().unwrap();
+    }
+}

@@ -921,7 +921,7 @@ fn a_one_window_world_model_trains_saves_and_rolls_forward() {
     .unwrap();
     assert_eq!(summary.steps, 2);
     assert!(summary.final_loss.is_finite());
-    let model = WorldModel::load(
+    let model = WorldModel::load_with_tokenizer(
         &options.out_dir,
         load_world_tokenizer(&device).unwrap(),
         &device,
