@@ -440,7 +440,11 @@ fn killed_runs_resume_without_loss_or_duplicates() {
         let abort_at = std::env::var("CHILD_ABORT_AT")
             .ok()
             .and_then(|v| v.parse().ok());
-        Curator::new(config())
+        let mut settings = config();
+        if std::env::var_os("CHILD_DEFAULT_ENCODE").is_some() {
+            settings.encode = cosmos_curator::transcode::EncodeConfig::default();
+        }
+        Curator::new(settings)
             .unwrap()
             .with_abort_at_event(abort_at)
             .run(&[inputs], &out, ShardSpec::default())
@@ -577,6 +581,28 @@ fn curation_is_the_same_under_load_and_with_workers_at_once() {
     assert!(
         outputs(loaded.path()) == outputs(quiet.path()),
         "one worker under load: shards or manifest differ from the quiet run"
+    );
+    // Under load, killed with SIGKILL while clips are being encoded, and resumed.
+    let killed = tempfile::tempdir().unwrap();
+    let mut process = child(dir.path(), killed.path(), None)
+        .env("CHILD_DEFAULT_ENCODE", "1")
+        .spawn()
+        .unwrap();
+    let work = killed.path().join(".curate/0-of-1");
+    let started = std::time::Instant::now();
+    while !work.join("videos").is_dir() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert!(
+        !killed.path().join("manifest.jsonl").exists(),
+        "the child finished before it was killed"
+    );
+    curate(killed.path(), ShardSpec::default());
+    assert!(
+        outputs(killed.path()) == outputs(quiet.path()),
+        "killed under load and resumed: shards or manifest differ from the quiet run"
     );
     assert!(
         outputs(loaded_split.path()) == outputs(quiet_split.path()),
