@@ -13,7 +13,9 @@
 //! The backend is chosen at run time by the [`Device`](cosmos_nn::burn::tensor::Device): burn's
 //! `flex` CPU backend by default, `wgpu` and `cuda` behind the features of the same names.
 
+/// The burn every crate of the workspace is built on, re-exported so that callers use the same
+/// version for the tensors and devices they pass in: `cosmos_wfm::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use cosmos_media as media;
 pub use cosmos_nn as nn;
-pub use cosmos_nn::burn;
 pub use cosmos_text as text;

@@ -1,5 +1,5 @@
 """Speed and memory of one diffusers CosmosTransformer3DModel forward at the configuration of
-`cargo run --release --example dit_speed`, for a same-machine, same-session comparison.
+`cargo run --release -p cosmos-diffusion --example dit_speed`, for a same-machine, same-session comparison.
 
     python scripts/reference/dit_speed.py        # needs torch and diffusers (CPU is enough)
 

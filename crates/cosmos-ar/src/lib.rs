@@ -41,6 +41,9 @@ pub mod sampling;
 pub mod tokenizer;
 pub mod video2world;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_ar::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use cache::KvCache;
 pub use config::{ArConfig, ArPreset};
 pub use error::{Error, Result};

@@ -21,7 +21,8 @@
 //!
 //! Under burn's autodiff over flex (training), GELU and attention take the same kernels with
 //! hand-written backward passes (`cpu/train.rs`): one training step of the world model
-//! (`cargo bench --bench world_model_train`) went from 288 ms to 162 ms, with the same losses.
+//! (`cargo bench -p cosmos-posttrain --bench world_model_train`) went from 288 ms to 162 ms, with
+//! the same losses.
 //!
 //! Access to the flex storage goes through burn's documented backend-extension door
 //! (`Tensor::try_into_primitive` / `Tensor::from_primitive`).

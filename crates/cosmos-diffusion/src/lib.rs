@@ -93,6 +93,9 @@ pub mod pipeline;
 pub mod pretrained;
 pub mod sampler;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_diffusion::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use checkpoint::{DitFiles, KeyNaming, load_dit};
 pub use config::{DitConfig, DitPreset};
 pub use dit::{CosmosDit, DitConditioning, DitPositions};

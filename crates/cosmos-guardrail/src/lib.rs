@@ -31,6 +31,9 @@ pub mod text;
 pub mod video_safety;
 
 pub use blocklist::{BlockMatch, Blocklist, BlocklistConfig, ListEntry, ListKind, MatchHow};
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_guardrail::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use error::{Error, Result};
 pub use face::{
     FaceBox, FaceDetector, FacePixelator, Mtcnn, MtcnnConfig, RetinaFace, RetinaFaceConfig,

@@ -18,5 +18,7 @@ pub mod rope;
 pub mod simd;
 pub mod video;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_nn::burn::tensor::{Device, Tensor}`.
 pub use burn;
 pub use error::{Error, Result};

@@ -26,4 +26,7 @@ pub mod trainer;
 pub mod world;
 pub mod world_model;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_posttrain::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use error::{Error, Result};

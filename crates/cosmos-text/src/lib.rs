@@ -62,6 +62,9 @@ pub mod pipeline;
 pub mod relative_position;
 pub mod tokenizer;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_text::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use config::{Activation, FeedForward, T5Config};
 pub use error::{Error, Result};
 pub use model::T5Encoder;

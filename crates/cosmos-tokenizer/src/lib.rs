@@ -69,6 +69,9 @@ mod tokenizer;
 #[cfg(feature = "flex")]
 mod winograd;
 
+/// The burn this crate is built on, re-exported so that callers use the same version for the
+/// tensors and devices they pass in: `cosmos_tokenizer::burn::tensor::{Device, Tensor}`.
+pub use burn;
 pub use chunking::Chunking;
 pub use config::{PRESETS, TokenizerConfig, TokenizerKind};
 pub use error::{Error, Result};

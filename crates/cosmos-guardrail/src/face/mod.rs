@@ -4,7 +4,7 @@
 //! - [`RetinaFaceDetector`]: RetinaFace with a ResNet-50 backbone, the reference's detector
 //!   (weights `Resnet50_Final.pth`, a PyTorch state dict; not shipped).
 //! - [`Mtcnn`]: the three-stage cascade of Zhang et al. (2016) with facenet-pytorch's trained
-//!   weights, shipped with the crate (`weights/mtcnn/`, MIT).
+//!   weights, shipped with the crate (`weights/mtcnn/`, MIT) and compiled into it.
 //!
 //! [`FacePixelator`] runs a detector and pixelates every face of at least 20×20 pixels the way
 //! the reference does: the face region is shrunk to 5×5 with bilinear interpolation and blown

@@ -1,5 +1,6 @@
 //! MTCNN (Zhang et al., 2016): a cascade of three small CNNs, as facenet-pytorch implements it,
-//! with facenet-pytorch's trained weights (shipped in `weights/mtcnn/`, MIT).
+//! with facenet-pytorch's trained weights (shipped in `weights/mtcnn/`, MIT, and compiled into
+//! the crate: [`Mtcnn::bundled`] reads nothing from the build machine's folders).
 //!
 //! 1. **P-Net** runs fully convolutionally over an image pyramid (scales `12/min_face ·
 //!    0.709^k` while the short side stays ≥ 12 px, area resampling); every 12×12 window
@@ -12,7 +13,7 @@
 //!
 //! Inputs are RGB in [0, 255], normalised as `(x − 127.5) / 128`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -232,12 +233,11 @@ pub struct Mtcnn {
     pub config: MtcnnConfig,
 }
 
-/// The folder of the weights shipped with the crate.
-pub fn bundled_weights_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("weights")
-        .join("mtcnn")
-}
+// The weights shipped with the crate (facenet-pytorch 2.6.0, `weights/mtcnn/`), compiled in so
+// that a binary finds them wherever it is installed.
+const BUNDLED_PNET: &[u8] = include_bytes!("../../weights/mtcnn/pnet.pt");
+const BUNDLED_RNET: &[u8] = include_bytes!("../../weights/mtcnn/rnet.pt");
+const BUNDLED_ONET: &[u8] = include_bytes!("../../weights/mtcnn/onet.pt");
 
 /// A candidate box with its score and regression.
 #[derive(Debug, Clone, Copy)]
@@ -357,9 +357,36 @@ impl Mtcnn {
         )
     }
 
-    /// Loads the weights shipped with the crate (facenet-pytorch 2.6.0).
+    /// Loads the weights shipped with the crate (facenet-pytorch 2.6.0), which are compiled into
+    /// it; [`from_dir`](Self::from_dir) loads other weights from a folder.
     pub fn bundled(device: &Device) -> Result<Self> {
-        Self::from_dir(bundled_weights_dir(), device)
+        Self::from_bytes(BUNDLED_PNET, BUNDLED_RNET, BUNDLED_ONET, device)
+    }
+
+    /// Loads the three networks from the contents of `pnet.pt`, `rnet.pt` and `onet.pt`.
+    ///
+    /// burn-store's PyTorch reader reads tensor storages from a file only (its in-memory reader
+    /// takes plain pickles without tensors), and facenet-pytorch's files are `torch.save` streams.
+    /// So the bytes are written to a private temporary folder of this process and read through
+    /// the same loader as [`from_dir`](Self::from_dir); [`Checkpoint::open`] reads every tensor
+    /// into memory, so the folder is removed before this returns.
+    pub fn from_bytes(pnet: &[u8], rnet: &[u8], onet: &[u8], device: &Device) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("cosmos-guardrail-mtcnn-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        for (name, bytes) in [("pnet.pt", pnet), ("rnet.pt", rnet), ("onet.pt", onet)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).map_err(|source| Error::Io { path, source })?;
+        }
+        let detector = Self::from_dir(dir.path(), device);
+        // Removal errors are not the caller's concern once the weights are loaded; the folder
+        // is in the system's temporary folder either way.
+        let _ = dir.close();
+        detector
     }
 
     /// Builds the detector from three state dicts in facenet-pytorch's key names.

@@ -3,7 +3,7 @@
 //! frame, 192 tokens, batch 8, push map and action tokens) on burn's flex CPU backend with
 //! autodiff: forward, EDM loss, backward, gradient clipping and the Adam update.
 //!
-//! `cargo bench --bench world_model_train`
+//! `cargo bench -p cosmos-posttrain --bench world_model_train`
 
 use burn::tensor::Device;
 use cosmos_posttrain::data::LatentNormalization;

@@ -1,8 +1,10 @@
 //! Checks prompts with the guardrail's blocklist and prints which rule fired.
 //!
 //! ```text
-//! cargo run --example guard_prompt -- "a b0mb in the market" "a quiet lake at dawn"
-//! cargo run --example guard_prompt -- --blocklist path/to/guardrail/blocklist "prompt"
+//! cargo run -p cosmos-guardrail --example guard_prompt -- \
+//!     "a b0mb in the market" "a quiet lake at dawn"
+//! cargo run -p cosmos-guardrail --example guard_prompt -- \
+//!     --blocklist path/to/guardrail/blocklist "prompt"
 //! ```
 //!
 //! Without prompts it runs a few built-in examples of the tricks the blocklist sees through.

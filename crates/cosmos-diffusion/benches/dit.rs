@@ -2,7 +2,7 @@
 //! 64, text dim 1024, AdaLN-LoRA 256, patch (1, 2, 2), learnable position embedding, latent
 //! 1×16×5×32×32 = 1280 video tokens, 64 text tokens) on burn's flex CPU backend.
 //!
-//! `cargo bench --bench dit`
+//! `cargo bench -p cosmos-diffusion --bench dit`
 
 use cosmos_diffusion::{DitConditioning, DitConfig, NoiseGenerator};
 use cosmos_nn::burn::tensor::{Device, Tensor};

@@ -3,7 +3,7 @@
 //! absolute position embedding; random weights. Prefills a 256-token prompt (and samples the
 //! first token), then decodes 64 more through the KV cache.
 //!
-//! `cargo run --release --example ar_speed [-- --device cpu --runs 3]`
+//! `cargo run --release -p cosmos-ar --example ar_speed [-- --device cpu --runs 3]`
 //!
 //! Ends with the line `prefill_s=<seconds> decode_tokens_per_s=<tokens per second>` (medians over
 //! the timed runs, after one warm-up run).

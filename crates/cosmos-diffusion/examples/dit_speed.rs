@@ -2,7 +2,7 @@
 //! (hidden 1024), text dim 1024, AdaLN-LoRA 256, patch (1, 2, 2), learnable position embedding,
 //! latent 1×16×5×32×32 (1280 video tokens), 64 text tokens; random weights.
 //!
-//! `cargo run --release --example dit_speed [-- --device cpu --runs 3]`
+//! `cargo run --release -p cosmos-diffusion --example dit_speed [-- --device cpu --runs 3]`
 //!
 //! Prints the CPU time per timed forward (`cpu_s_per_forward=`, all threads) and ends with the
 //! line `forward_s=<min over the timed runs> peak_rss_mb=<MB>` (peak resident set of the whole

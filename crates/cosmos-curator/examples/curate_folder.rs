@@ -2,7 +2,7 @@
 //! per stage and the summary.
 //!
 //! ```text
-//! cargo run --release --example curate_folder -- [FOLDER] [OUT]
+//! cargo run --release -p cosmos-curator --example curate_folder -- [FOLDER] [OUT]
 //! ```
 //!
 //! FOLDER defaults to testdata/media (bikes.mp4: 6 shots, 3 long enough; carphone_pristine.mp4:
@@ -30,10 +30,9 @@ impl Progress for PrintProgress {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let folder = args
-        .next()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/media")));
+    let folder = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/media"))
+    });
     if folder.to_str() == Some("--help") {
         println!("usage: curate_folder [FOLDER] [OUT]");
         return Ok(());

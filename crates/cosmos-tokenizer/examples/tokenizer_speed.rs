@@ -1,8 +1,8 @@
 //! Times encode and decode of a full-size Cosmos tokenizer (random weights) on a random clip.
 //!
 //! ```text
-//! cargo run --release --example tokenizer_speed -- --preset CV8x8x8
-//! cargo run --release --example tokenizer_speed -- --preset DV8x16x16 --frames 17 --size 256
+//! cargo run --release -p cosmos-tokenizer --example tokenizer_speed -- --preset CV8x8x8
+//! cargo run --release -p cosmos-tokenizer --example tokenizer_speed -- --preset DV8x16x16 --frames 17 --size 256
 //! ```
 //!
 //! The last line is `encode_s=<s> decode_s=<s> peak_rss_mb=<MB>` (the best of `--repeats`

@@ -2,8 +2,9 @@
 //! a whole video, decoding included, against decoding alone at the same frame size.
 //!
 //! ```text
-//! cargo bench --bench shot_detection
-//! COSMOS_BENCH_VIDEOS=/path/bigbuckbunny.mp4:/path/other.mp4 cargo bench --bench shot_detection
+//! cargo bench -p cosmos-curator --bench shot_detection
+//! COSMOS_BENCH_VIDEOS=/path/bigbuckbunny.mp4:/path/other.mp4 \
+//!     cargo bench -p cosmos-curator --bench shot_detection
 //! ```
 //!
 //! The default video is testdata/media/bikes.mp4 (250 frames, 640x272, 5 cuts, a keyframe at
@@ -23,7 +24,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn videos() -> Vec<PathBuf> {
     let mut videos = vec![PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/testdata/media/bikes.mp4"
+        "/../../testdata/media/bikes.mp4"
     ))];
     if let Ok(extra) = std::env::var("COSMOS_BENCH_VIDEOS") {
         videos.extend(

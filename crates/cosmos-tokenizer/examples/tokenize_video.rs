@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! # NVIDIA's weights (a folder with encoder.jit and decoder.jit, named after the model):
-//! cargo run --release --example tokenize_video -- testdata/media/bikes.mp4 \
-//!     --model pretrained_ckpts/Cosmos-Tokenizer-CV8x8x8 --out bikes_rec.mp4
+//! cargo run --release -p cosmos-tokenizer --features media --example tokenize_video -- \
+//!     testdata/media/bikes.mp4 --model pretrained_ckpts/Cosmos-Tokenizer-CV8x8x8 --out bikes_rec.mp4
 //! # Without weights: the architecture with random weights (tests the plumbing only):
-//! cargo run --release --example tokenize_video -- testdata/media/bikes.mp4 --model CV4x8x8 \
-//!     --frames 17 --size 128x64
+//! cargo run --release -p cosmos-tokenizer --features media --example tokenize_video -- \
+//!     testdata/media/bikes.mp4 --model CV4x8x8 --frames 17 --size 128x64
 //! ```
 //!
 //! It reads the first frames, encodes them window by window (17 frames, the reference's

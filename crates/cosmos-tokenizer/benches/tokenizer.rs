@@ -2,8 +2,8 @@
 //! (random weights) on a 1×3×17×256×256 clip, on the CPU backend. Slow (seconds per
 //! iteration), so the sample size is the minimum criterion allows.
 //!
-//! `cargo bench --bench tokenizer`; the `tokenizer_speed` example prints the same timings
-//! with peak memory.
+//! `cargo bench -p cosmos-tokenizer --bench tokenizer`; the `tokenizer_speed` example prints
+//! the same timings with peak memory.
 
 use burn::tensor::{Device, Distribution, Tensor};
 use cosmos_tokenizer::Tokenizer;

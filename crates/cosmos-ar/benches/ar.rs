@@ -5,7 +5,7 @@
 //! - `decode_64`: 64 one-token steps through the KV cache after that prefill (greedy choice
 //!   of each next token on the host, as generation does).
 //!
-//! `cargo bench --bench ar`
+//! `cargo bench -p cosmos-ar --bench ar`
 
 use cosmos_ar::sampling::argmax;
 use cosmos_ar::{ArConfig, ArTransformer, KvCache, Logits};
