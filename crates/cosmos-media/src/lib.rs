@@ -51,6 +51,7 @@ mod error;
 mod ffmpeg_util;
 mod image_io;
 pub mod metrics;
+mod opencv_resize;
 mod parallel;
 mod video;
 mod yuv_resize;
