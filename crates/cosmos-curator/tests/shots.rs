@@ -2,7 +2,7 @@
 
 mod common;
 
-use cosmos_curator::shot::detection_read_options;
+use cosmos_curator::shot::{detection_read_options, pyscenedetect_read_options};
 use cosmos_curator::{
     AdaptiveDetector, AdaptiveDetectorConfig, ContentDetector, ContentDetectorConfig, ShotDetector,
     detect_shots, detect_shots_with,
@@ -119,6 +119,39 @@ fn content_scores_follow_pyscenedetect_frame_by_frame() {
     );
     for cut in [30usize, 76, 137, 187, 242] {
         assert!(scores[cut] >= 27.0, "frame {cut}: score {}", scores[cut]);
+    }
+}
+
+#[test]
+fn pyscenedetect_decoding_reproduces_its_scores_exactly() {
+    // OpenCV's frames (full-size swscale BGR, its bilinear resize bit for bit) and OpenCV's HSV:
+    // every score equals PySceneDetect's statistics file up to float printing.
+    let (max, mean, scores) = score_differences(&pyscenedetect_read_options((1, 1)));
+    eprintln!("pyscenedetect_read_options: max {max:e}, mean {mean:e}");
+    assert!(
+        max < 1e-4,
+        "score differences from PySceneDetect: max {max}, mean {mean}"
+    );
+    assert_eq!(scores[0], 0.0);
+    // Both detectors give PySceneDetect's cut list, the adaptive one included (its ratio at frame
+    // 76 is 3.147 there, for a threshold of 3).
+    for detector in [
+        Box::new(ContentDetector::default()) as Box<dyn ShotDetector>,
+        Box::new(AdaptiveDetector::new(AdaptiveDetectorConfig::default()).unwrap()),
+    ] {
+        let mut detector = detector;
+        let list = detect_shots_with(
+            common::bikes(),
+            detector.as_mut(),
+            &pyscenedetect_read_options((1, 1)),
+        )
+        .unwrap();
+        let found: Vec<(u64, u64)> = list
+            .shots
+            .iter()
+            .map(|s| (s.start_frame, s.end_frame))
+            .collect();
+        assert_eq!(found, reference_scenes(), "{}", detector.name());
     }
 }
 

@@ -8,6 +8,15 @@
 //! the last frame that scored above it; cuts closer than that are merged (see [`MinLengthFilter`]).
 //! The adaptive variant compares each frame's score with the mean score of its neighbours instead
 //! of a fixed threshold, which tolerates fast camera motion.
+//!
+//! The first frame scores 0 and takes part in both rules, as in PySceneDetect 0.7 (so a cut can
+//! come as early as frame `min_scene_len`).
+//!
+//! Grey and near-grey video: where both frames' mean saturation is under `grey_saturation`
+//! (default [`GREY_SATURATION`]), hue and saturation carry nothing but noise, and the score is
+//! the luma difference alone instead of a third of it (PySceneDetect's, which misses most cuts
+//! of black-and-white footage). Colour footage is scored exactly as PySceneDetect scores it
+//! (bikes.mp4's least saturated frame has a mean saturation of 19.7); 0 turns this off.
 
 use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
@@ -18,6 +27,10 @@ use crate::error::{Error, Result};
 
 /// Longer side PySceneDetect scales frames to before scoring them.
 pub const ANALYSIS_LONG_SIDE: u32 = 256;
+
+/// Mean saturation (0–255) under which a frame counts as grey for the content score (see the
+/// module documentation).
+pub const GREY_SATURATION: f64 = 10.0;
 
 /// Size of the frames the content detectors score for a `width` x `height` source: scaled by
 /// `long_side / max(width, height)` with each side rounded half to even, or left alone when the
@@ -88,23 +101,40 @@ impl ComponentWeights {
 #[derive(Debug, Clone)]
 pub struct ContentScorer {
     weights: ComponentWeights,
+    grey_saturation: f64,
     previous: HsvPlanes,
     current: HsvPlanes,
+    previous_saturation: f64,
     has_previous: bool,
     scratch: Vec<u8>,
 }
 
 impl ContentScorer {
-    /// A scorer with the given component weights.
+    /// A scorer with the given component weights, and no grey rule (PySceneDetect's score on
+    /// every frame; see [`with_grey_saturation`](Self::with_grey_saturation)).
     pub fn new(weights: ComponentWeights) -> Result<Self> {
         weights.validate()?;
         Ok(Self {
             weights,
+            grey_saturation: 0.0,
             previous: HsvPlanes::default(),
             current: HsvPlanes::default(),
+            previous_saturation: 0.0,
             has_previous: false,
             scratch: Vec::new(),
         })
+    }
+
+    /// Scores pairs of frames whose mean saturations are both under `threshold` (0–255) by
+    /// their luma difference alone; 0 turns the rule off.
+    pub fn with_grey_saturation(mut self, threshold: f64) -> Result<Self> {
+        if !(threshold.is_finite() && (0.0..=255.0).contains(&threshold)) {
+            return Err(Error::Config(format!(
+                "grey_saturation must be within 0..=255, found {threshold}"
+            )));
+        }
+        self.grey_saturation = threshold;
+        Ok(self)
     }
 
     /// Forgets the previous frame (a new video starts).
@@ -129,6 +159,14 @@ impl ContentScorer {
             }
         };
         self.current.fill_from_rgb(rgb);
+        let pixels = self.current.len().max(1) as f64;
+        let saturation = self
+            .current
+            .saturation
+            .iter()
+            .map(|&s| u64::from(s))
+            .sum::<u64>() as f64
+            / pixels;
         let score = if self.has_previous {
             if self.previous.len() != self.current.len() {
                 return Err(Error::Config(format!(
@@ -137,18 +175,24 @@ impl ContentScorer {
                     self.previous.len()
                 )));
             }
-            Some(self.components_score())
+            let grey = saturation < self.grey_saturation
+                && self.previous_saturation < self.grey_saturation;
+            Some(self.components_score(if grey {
+                ComponentWeights::LUMA_ONLY
+            } else {
+                self.weights
+            }))
         } else {
             None
         };
         std::mem::swap(&mut self.previous, &mut self.current);
+        self.previous_saturation = saturation;
         self.has_previous = true;
         Ok(score)
     }
 
-    fn components_score(&self) -> f64 {
+    fn components_score(&self, w: ComponentWeights) -> f64 {
         let pixels = self.current.len().max(1) as f64;
-        let w = self.weights;
         let mut total = 0.0;
         // Components with zero weight are skipped, which is what makes luma-only scoring cheap.
         for (weight, a, b) in [
@@ -240,6 +284,9 @@ pub struct ContentDetectorConfig {
     pub weights: ComponentWeights,
     /// Frames are scaled so their longer side is this long (0: no scaling).
     pub long_side: u32,
+    /// Frames with a lower mean saturation (0–255) are scored by luma alone (see the module
+    /// documentation); 0: never (PySceneDetect's score everywhere).
+    pub grey_saturation: f64,
 }
 
 impl Default for ContentDetectorConfig {
@@ -249,6 +296,7 @@ impl Default for ContentDetectorConfig {
             min_scene_len: 15,
             weights: ComponentWeights::default(),
             long_side: ANALYSIS_LONG_SIDE,
+            grey_saturation: GREY_SATURATION,
         }
     }
 }
@@ -274,7 +322,8 @@ impl ContentDetector {
             )));
         }
         Ok(Self {
-            scorer: ContentScorer::new(config.weights)?,
+            scorer: ContentScorer::new(config.weights)?
+                .with_grey_saturation(config.grey_saturation)?,
             filter: MinLengthFilter::new(config.min_scene_len),
             config,
             next_index: 0,
@@ -296,11 +345,14 @@ impl ContentDetector {
 
 impl Default for ContentDetector {
     fn default() -> Self {
+        let config = ContentDetectorConfig::default();
         Self {
-            scorer: ContentScorer::new(ComponentWeights::default())
-                .unwrap_or_else(|_| unreachable!()),
-            filter: MinLengthFilter::new(15),
-            config: ContentDetectorConfig::default(),
+            scorer: ContentScorer {
+                grey_saturation: config.grey_saturation,
+                ..ContentScorer::new(config.weights).unwrap_or_else(|_| unreachable!())
+            },
+            filter: MinLengthFilter::new(config.min_scene_len),
+            config,
             next_index: 0,
             cuts: Vec::new(),
             scores: Vec::new(),
@@ -329,11 +381,10 @@ impl ShotDetector for ContentDetector {
     fn push_frame(&mut self, frame: ArrayView3<'_, u8>) -> Result<()> {
         let index = self.next_index;
         self.next_index += 1;
-        let score = self.scorer.score(frame)?;
-        self.scores.push(score.unwrap_or(0.0) as f32);
-        if let Some(score) = score
-            && let Some(cut) = self.filter.push(index, score >= self.config.threshold)
-        {
+        // The first frame scores 0 and is fed to the filter too, as PySceneDetect does.
+        let score = self.scorer.score(frame)?.unwrap_or(0.0);
+        self.scores.push(score as f32);
+        if let Some(cut) = self.filter.push(index, score >= self.config.threshold) {
             self.cuts.push(cut);
         }
         Ok(())
@@ -360,6 +411,9 @@ pub struct AdaptiveDetectorConfig {
     pub weights: ComponentWeights,
     /// Frames are scaled so their longer side is this long (0: no scaling).
     pub long_side: u32,
+    /// Frames with a lower mean saturation (0–255) are scored by luma alone (see the module
+    /// documentation); 0: never.
+    pub grey_saturation: f64,
 }
 
 impl Default for AdaptiveDetectorConfig {
@@ -371,13 +425,18 @@ impl Default for AdaptiveDetectorConfig {
             min_scene_len: 15,
             weights: ComponentWeights::default(),
             long_side: ANALYSIS_LONG_SIDE,
+            grey_saturation: GREY_SATURATION,
         }
     }
 }
 
 /// Content detector with a rolling threshold: a frame is a cut when its score stands out from
 /// the mean of the `window_width` scores on each side of it (so the decision for frame `t` is
-/// made once frame `t + window_width` arrived).
+/// made once frame `t + window_width` arrived), as PySceneDetect's `AdaptiveDetector` decides:
+/// ratio `score / mean` capped at 255 (255 when the mean is under 1e-5 and the score reaches
+/// `min_content_val`, else 0), a cut where the ratio reaches `adaptive_threshold`, the score
+/// `min_content_val`, and at least `min_scene_len` frames passed since the last cut (or the
+/// first frame). Frames within `window_width` of either end are never cuts.
 #[derive(Debug, Clone)]
 pub struct AdaptiveDetector {
     config: AdaptiveDetectorConfig,
@@ -404,7 +463,8 @@ impl AdaptiveDetector {
             )));
         }
         Ok(Self {
-            scorer: ContentScorer::new(config.weights)?,
+            scorer: ContentScorer::new(config.weights)?
+                .with_grey_saturation(config.grey_saturation)?,
             window: std::collections::VecDeque::with_capacity(2 * config.window_width + 1),
             config,
             next_index: 0,
@@ -440,9 +500,8 @@ impl ShotDetector for AdaptiveDetector {
     fn push_frame(&mut self, frame: ArrayView3<'_, u8>) -> Result<()> {
         let index = self.next_index;
         self.next_index += 1;
-        let Some(score) = self.scorer.score(frame)? else {
-            return Ok(());
-        };
+        // The first frame scores 0 and enters the window, as in PySceneDetect 0.7.
+        let score = self.scorer.score(frame)?.unwrap_or(0.0);
         let last_cut = *self.last_cut.get_or_insert(index);
         let width = self.config.window_width;
         if self.window.len() == 2 * width + 1 {
@@ -559,8 +618,18 @@ mod tests {
                 _ => flat_frame([200, 20, 20]),
             })
             .collect();
-        let mut adaptive = AdaptiveDetector::new(AdaptiveDetectorConfig::default()).unwrap();
-        let mut content = ContentDetector::default();
+        // Grey flicker would be scored by luma alone (90 instead of 30); this test is about the
+        // rolling threshold, so the grey rule is off.
+        let mut adaptive = AdaptiveDetector::new(AdaptiveDetectorConfig {
+            grey_saturation: 0.0,
+            ..AdaptiveDetectorConfig::default()
+        })
+        .unwrap();
+        let mut content = ContentDetector::new(ContentDetectorConfig {
+            grey_saturation: 0.0,
+            ..ContentDetectorConfig::default()
+        })
+        .unwrap();
         adaptive.begin(25.0).unwrap();
         content.begin(25.0).unwrap();
         for frame in &frames {
@@ -570,5 +639,74 @@ mod tests {
         assert_eq!(adaptive.finish().unwrap(), vec![30]);
         // The fixed threshold sees every flicker frame above 27, never 15 frames apart: no cut.
         assert_eq!(content.finish().unwrap(), Vec::<u64>::new());
+    }
+
+    fn run_content(config: ContentDetectorConfig, frames: &[ndarray::Array3<u8>]) -> Vec<u64> {
+        let mut detector = ContentDetector::new(config).unwrap();
+        detector.begin(25.0).unwrap();
+        for frame in frames {
+            detector.push_frame(frame.view()).unwrap();
+        }
+        detector.finish().unwrap()
+    }
+
+    #[test]
+    fn grey_cuts_are_scored_by_luma() {
+        // Two grey shots 60 levels apart: PySceneDetect's score is 60 / 3 = 20 < 27 (no cut);
+        // by luma alone it is 60.
+        let frames: Vec<_> = (0..60)
+            .map(|i| flat_frame(if i < 30 { [40; 3] } else { [100; 3] }))
+            .collect();
+        assert_eq!(
+            run_content(ContentDetectorConfig::default(), &frames),
+            vec![30]
+        );
+        let pyscenedetect = ContentDetectorConfig {
+            grey_saturation: 0.0,
+            ..ContentDetectorConfig::default()
+        };
+        assert_eq!(run_content(pyscenedetect, &frames), Vec::<u64>::new());
+        // Near-grey (mean saturation 255 * 4 / 44 = 23 for the first shot): colour rules apply.
+        let tinted: Vec<_> = (0..60)
+            .map(|i| {
+                flat_frame(if i < 30 {
+                    [44, 40, 40]
+                } else {
+                    [104, 100, 100]
+                })
+            })
+            .collect();
+        assert_eq!(
+            run_content(ContentDetectorConfig::default(), &tinted),
+            Vec::<u64>::new()
+        );
+        let mut adaptive = AdaptiveDetector::new(AdaptiveDetectorConfig::default()).unwrap();
+        adaptive.begin(25.0).unwrap();
+        for frame in &frames {
+            adaptive.push_frame(frame.view()).unwrap();
+        }
+        assert_eq!(adaptive.finish().unwrap(), vec![30]);
+        assert!(
+            ContentScorer::new(ComponentWeights::default())
+                .unwrap()
+                .with_grey_saturation(-1.0)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_first_frame_counts_for_the_minimum_length() {
+        // PySceneDetect 0.7 scores frame 0 as 0 and measures the minimum length from it: a cut
+        // at frame 15 is allowed, one at frame 14 is not.
+        for (cut, expected) in [(15u64, vec![15u64]), (14, vec![])] {
+            let frames: Vec<_> = (0..40)
+                .map(|i| flat_frame(if i < cut { [10, 10, 10] } else { [200, 20, 20] }))
+                .collect();
+            assert_eq!(
+                run_content(ContentDetectorConfig::default(), &frames),
+                expected,
+                "cut at {cut}"
+            );
+        }
     }
 }

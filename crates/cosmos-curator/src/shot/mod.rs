@@ -137,6 +137,19 @@ pub fn detection_read_options(size: (u32, u32)) -> ReadOptions {
     analysis_read_options(size).scale_filter(ScaleFilter::Linear)
 }
 
+/// Decoder settings that give exactly the frames PySceneDetect 0.7 scores (OpenCV backend):
+/// every frame decoded with its deblocking filter, converted to BGR at full size by swscale as
+/// OpenCV asks for it, and resized by OpenCV's bilinear `INTER_LINEAR` reproduced bit for bit
+/// ([`ScaleFilter::OpenCv`]). With these, [`ContentDetector`] and [`AdaptiveDetector`] compute
+/// PySceneDetect's scores to the last digit on bikes.mp4 (its statistics file) and so its cut
+/// frames. About twice the decoding cost of [`detection_read_options`]; `cosmos shots` uses them.
+pub fn pyscenedetect_read_options(size: (u32, u32)) -> ReadOptions {
+    ReadOptions {
+        skip_loop_filter: SkipLoopFilter::Never,
+        ..analysis_read_options(size).scale_filter(ScaleFilter::OpenCv)
+    }
+}
+
 /// Decoder threads: one per core (FFmpeg's `auto` starts one more than there are cores, which
 /// measured slower on 2 cores).
 fn cores() -> usize {
