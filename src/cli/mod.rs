@@ -6,6 +6,7 @@ mod demo;
 mod generate;
 mod generate_ar;
 mod guard;
+mod shots;
 mod tokenize;
 mod train;
 mod verify;
@@ -43,6 +44,8 @@ pub enum Command {
     Guard(guard::GuardArgs),
     /// Curate raw videos into shot-split, filtered, deduplicated webdataset shards.
     Curate(curate::CurateArgs),
+    /// Shot detection alone, PySceneDetect-compatible: cut frames, its list-scenes CSV or JSON.
+    Shots(shots::ShotsArgs),
     /// Post-train a DiT on curated shards (actions, camera, views, text; full or LoRA), or
     /// train the embedded world tokenizer / world model.
     Train(train::TrainArgs),
@@ -74,6 +77,7 @@ pub fn main() -> i32 {
         Command::GenerateAr(args) => generate_ar::run(args, &device),
         Command::Guard(args) => guard::run(args, &device),
         Command::Curate(args) => curate::run(args),
+        Command::Shots(args) => shots::run(args),
         Command::Train(args) => train::run(args, &device).map(|()| 0),
         Command::World(args) => world::run(args).map(|()| 0),
     };
