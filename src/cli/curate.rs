@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 use cosmos_curator::progress::{Progress, Stage};
 use cosmos_curator::{
@@ -28,7 +29,16 @@ same inputs and the same DIR (a shared file system) each curate their own share;
 finish writes DIR/manifest.jsonl. --config reads every setting from a JSON file (the fields of
 cosmos_curator::CurateConfig; missing fields keep their defaults); flags override it.
 
-Exit status: 0 done (even if some inputs were unreadable), 2 on error.";
+--json prints the summary as one JSON object on stdout (the fields of summary.json, plus out,
+seconds and exit_code) instead of the table.
+
+--merge OUT, after every worker of an n-worker run on OUT has finished: removes near-duplicates
+that landed on different workers (the same semantic dedup and epsilon as the run, over the clips
+in shards of all workers), takes them out of their shards and rewrites the manifests. Running it
+again changes nothing. Inputs are not needed: `cosmos curate --merge OUT`.
+
+Exit status: 0 every input was read; 1 some inputs were unreadable (each named in the summary)
+and the rest curated; 2 no input could be read, or an argument or the output folder is wrong.";
 
 /// Shot detector choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,11 +63,24 @@ pub enum CaptionKind {
 #[command(after_long_help = CURATE_HELP)]
 pub struct CurateArgs {
     /// Video files, folders (searched recursively) or list files (.txt/.lst/.list, one path a line).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "merge")]
     pub inputs: Vec<PathBuf>,
     /// Output folder.
-    #[arg(long, short)]
+    // (Empty when --merge is given instead; `run` refuses an empty one otherwise.)
+    #[arg(
+        long,
+        short,
+        required_unless_present = "merge",
+        default_value = "",
+        value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from)
+    )]
     pub out: PathBuf,
+    /// Cross-worker deduplication of the finished n-worker run in this folder (no inputs).
+    #[arg(long, value_name = "OUT", conflicts_with_all = ["inputs", "shard"])]
+    pub merge: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Process share i of n of the inputs (0-based), for several machines on one job.
     #[arg(long, default_value = "0/1")]
     pub shard: ShardSpec,
@@ -315,18 +338,76 @@ impl Progress for Bars {
     }
 }
 
-/// Runs the curation; returns the exit code (0 done).
+/// Runs the curation; returns the exit code (see [`exit_code`]).
 pub fn run(args: &CurateArgs) -> Result<i32, BoxError> {
+    if let Some(out) = &args.merge {
+        return run_merge(args, out);
+    }
+    if args.out.as_os_str().is_empty() {
+        return Err("--out DIR is required (the output folder)".into());
+    }
     let config = args.config()?;
     let started = Instant::now();
     let mut curator = Curator::new(config)?.with_progress(Box::new(Bars::new(args.quiet)));
     let summary = curator.run(&args.inputs, &args.out, args.shard)?;
-    print!("{summary}");
-    println!(
-        "done in {:.1} s; output in {}",
-        started.elapsed().as_secs_f64(),
-        args.out.display()
-    );
+    let code = exit_code(&summary);
+    report(args, &summary, started, code)?;
+    Ok(code)
+}
+
+/// 0: every input of this worker was read (damaged but partly decodable ones count as read);
+/// 1: some were unreadable and the rest curated; 2: none could be read.
+pub fn exit_code(summary: &cosmos_curator::manifest::Summary) -> i32 {
+    let unreadable = summary.failed_inputs.len() as u64;
+    if unreadable == 0 {
+        0
+    } else if unreadable >= summary.inputs {
+        super::EXIT_ERROR
+    } else {
+        super::EXIT_FAILED
+    }
+}
+
+/// Prints the summary: the table, or one JSON object with `--json`.
+fn report(
+    args: &CurateArgs,
+    summary: &cosmos_curator::manifest::Summary,
+    started: Instant,
+    code: i32,
+) -> Result<(), BoxError> {
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut json = serde_json::to_value(summary)?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("out".into(), args.out.to_string_lossy().into());
+            object.insert("seconds".into(), seconds.into());
+            object.insert("exit_code".into(), code.into());
+        }
+        println!("{json}");
+    } else {
+        print!("{summary}");
+        if code == super::EXIT_ERROR {
+            eprintln!("error: no input could be read");
+        }
+        println!("done in {seconds:.1} s; output in {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// `--merge OUT`: cross-worker deduplication of a finished run.
+fn run_merge(args: &CurateArgs, out: &std::path::Path) -> Result<i32, BoxError> {
+    let started = Instant::now();
+    let merged = cosmos_curator::pipeline::merge_workers(out)?;
+    if args.json {
+        let mut json = serde_json::to_value(&merged)?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+            object.insert("exit_code".into(), 0.into());
+        }
+        println!("{json}");
+    } else {
+        print!("{merged}");
+    }
     Ok(0)
 }
 

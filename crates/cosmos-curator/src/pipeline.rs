@@ -42,6 +42,9 @@ use crate::shot::{
 };
 use crate::transcode::{EncodeConfig, transcode_clip};
 
+mod merge;
+pub use merge::{MergeSummary, merge_workers};
+
 /// Which built-in shot detector to use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -880,7 +883,25 @@ fn summarise(
             BTreeMap::from([("unreadable".to_string(), failed.len() as u64)])
         },
     }];
-    let mut remaining = clips.len() as u64;
+    stages.extend(clip_stage_counts(clips.iter().map(|c| &c.record)));
+    Summary {
+        shard,
+        inputs: videos.len() as u64,
+        failed_inputs: failed,
+        damaged_inputs: damaged,
+        shots: videos.iter().map(|v| v.shots).sum(),
+        stages,
+        clips_in_shards: clips.iter().filter(|c| c.record.kept).count() as u64,
+        shards,
+        shard_bytes,
+        manifest,
+    }
+}
+
+/// Clips in, kept and dropped by reason for each clip stage, from the clips' records.
+fn clip_stage_counts<'a>(records: impl Iterator<Item = &'a ClipRecord> + Clone) -> Vec<StageCount> {
+    let mut remaining = records.clone().count() as u64;
+    let mut stages = Vec::new();
     for stage in [
         "clip_rules",
         "motion",
@@ -891,8 +912,8 @@ fn summarise(
         "encode",
     ] {
         let mut dropped = BTreeMap::new();
-        for clip in clips {
-            if let Some(reason) = &clip.record.drop_reason
+        for record in records.clone() {
+            if let Some(reason) = &record.drop_reason
                 && reason.stage() == stage
             {
                 *dropped.entry(reason.as_str().to_string()).or_insert(0u64) += 1;
@@ -907,18 +928,7 @@ fn summarise(
         });
         remaining -= out;
     }
-    Summary {
-        shard,
-        inputs: videos.len() as u64,
-        failed_inputs: failed,
-        damaged_inputs: damaged,
-        shots: videos.iter().map(|v| v.shots).sum(),
-        stages,
-        clips_in_shards: clips.iter().filter(|c| c.record.kept).count() as u64,
-        shards,
-        shard_bytes,
-        manifest,
-    }
+    stages
 }
 
 /// `stem_hash_start_end`: the stem keeps `[A-Za-z0-9_-]` (others become `_`, at most 48), the
