@@ -3,8 +3,8 @@
 //! halved), saturation and value in `0..=255`.
 //!
 //! Value is the largest channel; saturation and hue are OpenCV's 12-bit fixed point:
-//! `s = (spread * round(255·2^12 / v) + 2^11) >> 12` and `h = (n * round(180·2^12 / (6·spread))
-//! + 2^11) >> 12` with `n` the hexcone numerator of the largest channel's sextant. OpenCV reads
+//! `s = (spread * round(255·2^12 / v) + 2^11) >> 12` and
+//! `h = (n * round(180·2^12 / (6·spread)) + 2^11) >> 12` with `n` the hexcone numerator of the largest channel's sextant. OpenCV reads
 //! the two reciprocals from tables; here they are computed in `f32` lanes (exact after rounding:
 //! `f32`'s error on `N / d` stays under `0.13 / d`, and the quotients never come within `0.5 / d`
 //! of a half), so the loop is branch-free and vectorises (AVX2 when the CPU has it). The result
