@@ -105,6 +105,7 @@ fn content_scores_follow_pyscenedetect_frame_by_frame() {
     // YUV planes (FFmpeg's per-pixel truncations matched on average, not bit for bit), decoded
     // without deblocking on non-reference frames.
     let (max, mean, _) = score_differences(&close_to_pyscenedetect());
+    eprintln!("non-reference deblocking skipped: max {max}, mean {mean}");
     assert!(
         max < 1.0 && mean < 0.5,
         "score differences from PySceneDetect: max {max}, mean {mean}"
@@ -113,6 +114,7 @@ fn content_scores_follow_pyscenedetect_frame_by_frame() {
     // (swscale's fast bilinear filter with the same decoding gave max 1.88, mean 0.27; without
     // deblocking skipped, max 2.53), and every cut still scores far above the threshold.
     let (max, mean, scores) = score_differences(&detection_read_options((1, 1)));
+    eprintln!("detection_read_options: max {max}, mean {mean}");
     assert!(
         max < 2.5 && mean < 0.75,
         "score differences from PySceneDetect: max {max}, mean {mean}"
