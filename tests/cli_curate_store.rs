@@ -427,11 +427,7 @@ fn curate_reads_and_writes_an_s3_bucket_and_resumes_after_a_kill() {
     );
     let remote = results(in_bucket);
     let shards = remote.keys().filter(|k| k.ends_with(".tar")).count();
-    assert!(
-        shards >= 2,
-        "expected shards in two buckets: {:?}",
-        remote.keys()
-    );
+    assert!(shards >= 1, "no shard in the bucket: {:?}", remote.keys());
     assert!(remote.contains_key("manifest.jsonl") && remote.contains_key("summary.json"));
     let manifest = std::str::from_utf8(&remote["manifest.jsonl"]).unwrap();
     assert!(manifest.contains("\"source\":\"s3://raw-videos/raw/street/bikes.mp4\""));
