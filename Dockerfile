@@ -7,13 +7,17 @@
 #
 # Debian 12 (bookworm) in both stages, so the FFmpeg 5.1 the binary is linked against in the
 # builder is the one installed in the runtime image.
+#
+# Unverified: written where no Docker daemon could run, so it has not been built yet; `.ci/run`
+# builds it and runs `cosmos --version` and `cosmos demo` in it when COSMOS_CI_DOCKER=1 and a
+# daemon answers.
 
 FROM rust:1.95-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       pkg-config clang libclang-dev \
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
-      libavdevice-dev libavfilter-dev libswresample-dev \
+      libavdevice-dev libavfilter-dev libswresample-dev libpostproc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -25,7 +29,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libavcodec59 libavformat59 libavutil57 libswscale6 libavdevice59 libavfilter8 \
-      libswresample4 ca-certificates \
+      libswresample4 libpostproc56 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /usr/local/bin/cosmos /usr/local/bin/cosmos
 RUN useradd --create-home --uid 1000 cosmos
