@@ -278,36 +278,34 @@ pub fn expand_url(argument: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     let text = argument.to_string_lossy();
     let remote = Remote::parse(&text)?;
     let key = remote.prefix.clone();
-    if !text.ends_with('/') && !key.as_ref().is_empty() {
-        if remote.head(&key)?.is_some() {
-            if has_extension(argument, &LIST_EXTENSIONS) {
-                let bytes = remote.get(&key)?;
-                let list = String::from_utf8(bytes).map_err(|_| Error::Input {
-                    path: argument.to_path_buf(),
-                    reason: "the list is not UTF-8 text".into(),
-                })?;
-                let folder = text.rsplit_once('/').map_or(&*text, |(folder, _)| folder);
-                for line in list
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                {
-                    let entry = if is_url(Path::new(line)) {
-                        PathBuf::from(line)
-                    } else {
-                        PathBuf::from(format!("{folder}/{}", line.trim_start_matches('/')))
-                    };
-                    if has_extension(&entry, &LIST_EXTENSIONS) {
-                        found.push(entry);
-                    } else {
-                        expand_url(&entry, found)?;
-                    }
+    if !text.ends_with('/') && !key.as_ref().is_empty() && remote.head(&key)?.is_some() {
+        if has_extension(argument, &LIST_EXTENSIONS) {
+            let bytes = remote.get(&key)?;
+            let list = String::from_utf8(bytes).map_err(|_| Error::Input {
+                path: argument.to_path_buf(),
+                reason: "the list is not UTF-8 text".into(),
+            })?;
+            let folder = text.rsplit_once('/').map_or(&*text, |(folder, _)| folder);
+            for line in list
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                let entry = if is_url(Path::new(line)) {
+                    PathBuf::from(line)
+                } else {
+                    PathBuf::from(format!("{folder}/{}", line.trim_start_matches('/')))
+                };
+                if has_extension(&entry, &LIST_EXTENSIONS) {
+                    found.push(entry);
+                } else {
+                    expand_url(&entry, found)?;
                 }
-            } else {
-                found.push(argument.to_path_buf());
             }
-            return Ok(());
+        } else {
+            found.push(argument.to_path_buf());
         }
+        return Ok(());
     }
     let objects = remote.list(&key)?;
     if objects.is_empty() {
