@@ -1,7 +1,7 @@
 # The `cosmos` CLI on Debian with FFmpeg's run-time libraries: the image the Kubernetes recipe in
 # docs/scaling.md runs (`cosmos curate ... --shard "$JOB_COMPLETION_INDEX/16"`).
 #
-#   docker build -t cosmos-rs .          # a release build of the workspace: ~20+ min on 2 cores
+#   docker build -t cosmos-rs .          # a release build of the workspace: expect 20+ min on 2 cores
 #   docker run --rm cosmos-rs --version
 #   docker run --rm -v "$PWD/out:/work" cosmos-rs demo --out /work
 #
