@@ -29,6 +29,12 @@ same inputs and the same DIR (a shared file system) each curate their own share;
 finish writes DIR/manifest.jsonl. --config reads every setting from a JSON file (the fields of
 cosmos_curator::CurateConfig; missing fields keep their defaults); flags override it.
 
+Inputs and DIR may be object-store URLs (s3://BUCKET/KEY, gs://..., az://...): shards, manifest
+and state are uploaded as whole objects and a killed run resumes from the bucket. Credentials and
+endpoint from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+AWS_ENDPOINT_URL (S3-compatible servers), AWS_ALLOW_HTTP=true, GOOGLE_APPLICATION_CREDENTIALS,
+AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY; local scratch under $TMPDIR.
+
 --json prints the summary as one JSON object on stdout (the fields of summary.json, plus out,
 seconds and exit_code) instead of the table.
 
@@ -62,10 +68,11 @@ pub enum CaptionKind {
 #[derive(Args, Debug)]
 #[command(after_long_help = CURATE_HELP)]
 pub struct CurateArgs {
-    /// Video files, folders (searched recursively) or list files (.txt/.lst/.list, one path a line).
+    /// Video files, folders (searched recursively), list files (.txt/.lst/.list, one path a line)
+    /// or object-store URLs of any of these (s3://, gs://, az://).
     #[arg(required_unless_present = "merge")]
     pub inputs: Vec<PathBuf>,
-    /// Output folder.
+    /// Output folder, or an object-store URL (s3://BUCKET/PREFIX, gs://..., az://...).
     // (Empty when --merge is given instead; `run` refuses an empty one otherwise.)
     #[arg(
         long,

@@ -44,7 +44,8 @@ impl Durable {
         self.events.load(Ordering::SeqCst)
     }
 
-    fn event(&self) {
+    /// Counts one file event (and aborts there when told to).
+    pub(crate) fn event(&self) {
         let count = self.events.fetch_add(1, Ordering::SeqCst) + 1;
         if self.abort_at == Some(count) {
             std::process::abort();

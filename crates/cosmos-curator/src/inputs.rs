@@ -18,7 +18,7 @@ pub const VIDEO_EXTENSIONS: [&str; 17] = [
 /// paths taken from the list's folder.
 pub const LIST_EXTENSIONS: [&str; 3] = ["txt", "lst", "list"];
 
-fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
@@ -32,7 +32,9 @@ pub fn expand_inputs(arguments: &[PathBuf], exclude: Option<&Path>) -> Result<Ve
     let exclude = exclude.map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
     let mut found = Vec::new();
     for argument in arguments {
-        if argument.is_dir() {
+        if crate::store::is_url(argument) {
+            crate::store::expand_url(argument, &mut found)?;
+        } else if argument.is_dir() {
             walk(argument, &mut found)?;
         } else if argument.is_file() && has_extension(argument, &LIST_EXTENSIONS) {
             let text = std::fs::read_to_string(argument).map_err(|e| Error::io(argument, e))?;
@@ -43,7 +45,9 @@ pub fn expand_inputs(arguments: &[PathBuf], exclude: Option<&Path>) -> Result<Ve
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
             {
                 let entry = base.join(line);
-                if entry.is_dir() {
+                if crate::store::is_url(Path::new(line)) {
+                    crate::store::expand_url(Path::new(line), &mut found)?;
+                } else if entry.is_dir() {
                     walk(&entry, &mut found)?;
                 } else {
                     found.push(entry);
@@ -53,7 +57,9 @@ pub fn expand_inputs(arguments: &[PathBuf], exclude: Option<&Path>) -> Result<Ve
             found.push(argument.clone());
         }
     }
-    if let Some(exclude) = &exclude {
+    if let Some(exclude) = exclude.as_deref().filter(|e| crate::store::is_url(e)) {
+        found.retain(|path| !crate::store::url_is_under(path, exclude));
+    } else if let Some(exclude) = &exclude {
         found.retain(|path| std::fs::canonicalize(path).map_or(true, |p| !p.starts_with(exclude)));
     }
     found.sort();

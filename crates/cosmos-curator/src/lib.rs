@@ -8,7 +8,8 @@
 //! re-encode the survivors to H.264 ([`transcode`]) and pack them into webdataset shards
 //! ([`shard`]) with a JSON-lines manifest ([`manifest`]). Every output is written atomically
 //! ([`durable`]): a killed run started again finishes the job with no clip lost or repeated, and
-//! `--shard i/n` ([`ShardSpec`]) splits one job over several machines.
+//! `--shard i/n` ([`ShardSpec`]) splits one job over several machines. Inputs and output may be
+//! in object stores (`s3://`, `gs://`, `az://`; [`store`]) with the same guarantees.
 //!
 //! Decoding and encoding go through `cosmos-media` (FFmpeg). Model-based stages (TransNetV2
 //! shot detection, an aesthetic predictor, a video-type classifier, a VLM captioner, video
@@ -47,6 +48,7 @@ pub mod progress;
 pub mod shard;
 pub mod shot;
 pub mod signals;
+pub mod store;
 pub mod stream;
 #[cfg(feature = "tokenizer")]
 pub mod tokenizer_embedding;

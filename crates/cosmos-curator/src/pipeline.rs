@@ -14,6 +14,10 @@
 //! `DIR/.curate/i-of-n/`; the encoded clips there are deleted once the worker is done.
 //! Several workers (`--shard i/n`) can share one output folder: their files never collide, and
 //! the last to finish concatenates the per-worker manifests into `DIR/manifest.jsonl`.
+//!
+//! `DIR` and the inputs may be object-store URLs: every byte read or written goes through
+//! [`crate::store`] ([`Output`] for the output folder, [`InputFetcher`] for inputs), which keeps
+//! the same layout and the same all-or-nothing writes in a bucket.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,11 +39,12 @@ use crate::inputs::{ShardSpec, expand_inputs};
 use crate::manifest::{ClipRecord, InputProblem, StageCount, Summary};
 use crate::progress::{NoProgress, Progress, Stage};
 use crate::shard::{
-    ARCHIVE_END_BYTES, ShardConfig, ShardEntry, bucket_folder, entry_bytes, shard_name, write_shard,
+    ARCHIVE_END_BYTES, ShardConfig, ShardEntry, bucket_folder, entry_bytes, shard_name, write_tar,
 };
 use crate::shot::{
     AdaptiveDetector, AdaptiveDetectorConfig, ContentDetector, ContentDetectorConfig, ShotDetector,
 };
+use crate::store::{InputFetcher, Output};
 use crate::transcode::{EncodeConfig, transcode_clip};
 
 mod merge;
@@ -276,7 +281,7 @@ impl Curator {
     /// worker).
     pub fn run(&mut self, inputs: &[PathBuf], out: &Path, shard: ShardSpec) -> Result<Summary> {
         let shard = ShardSpec::new(shard.index, shard.count)?;
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let output = Output::open(out, Durable::new(&shard.label(), self.abort_at_event))?;
         let all = expand_inputs(inputs, Some(out))?;
         if all.is_empty() {
             return Err(Error::Input {
@@ -285,41 +290,44 @@ impl Curator {
             });
         }
         let mine = shard.select(&all);
-        let work = out.join(".curate").join(shard.label());
-        let durable = Durable::new(&shard.label(), self.abort_at_event);
-        let summary_path = work.join("summary.json");
+        let work = format!(".curate/{}", shard.label());
+        let summary_path = format!("{work}/summary.json");
+        let mut fetcher =
+            InputFetcher::new(output.local_dir(&format!("{work}/inputs")), &shard.label());
 
-        self.check_identity(&durable, &work, shard, &mine)?;
-        if summary_path.is_file() {
+        self.check_identity(&output, &work, shard, &mine)?;
+        if output.exists(&summary_path)? {
             self.progress
                 .message(&format!("worker {shard} already finished; nothing to do"));
-            let summary: Summary = read_json(&summary_path)?;
-            self.merge_manifests(&durable, out, shard)?;
-            remove_clip_cache(&work)?;
+            let summary: Summary = read_json(&output, &summary_path)?;
+            self.merge_manifests(&output, shard)?;
+            remove_work_cache(&output, &work, &mut fetcher)?;
             return Ok(summary);
         }
-        durable.remove_leftovers(out, true)?;
+        output.remove_leftovers()?;
 
-        let videos = self.analyse_all(&durable, &work, &mine)?;
+        let videos = self.analyse_all(&output, &work, &mut fetcher, &mine)?;
         let mut clips: Vec<ClipState> = videos
             .iter()
             .flat_map(|v| v.clips.iter().cloned())
             .collect();
         self.deduplicate(&mut clips)?;
-        self.encode(&durable, &work, &mut clips)?;
-        let plan = self.plan_shards(&durable, &work, shard, &mut clips)?;
-        let (shard_files, shard_bytes) = self.write_shards(&durable, out, &work, &plan, &clips)?;
+        self.encode(&output, &work, &mut fetcher, &mut clips)?;
+        fetcher.clear()?;
+        let plan = self.plan_shards(&output, &work, shard, &mut clips)?;
+        let (shard_files, shard_bytes) = self.write_shards(&output, &work, &plan, &clips)?;
 
         let manifest_path = if shard.count == 1 {
-            out.join("manifest.jsonl")
+            "manifest.jsonl".to_string()
         } else {
-            work.join("manifest.jsonl")
+            format!("{work}/manifest.jsonl")
         };
-        durable.write(&manifest_path, |w| {
+        output.write(&manifest_path, |w| {
             for clip in &clips {
                 serde_json::to_writer(&mut *w, &clip.record)
-                    .map_err(|e| json_error(&manifest_path, e))?;
-                std::io::Write::write_all(w, b"\n").map_err(|e| Error::io(&manifest_path, e))?;
+                    .map_err(|e| json_error(&output.path(&manifest_path), e))?;
+                std::io::Write::write_all(w, b"\n")
+                    .map_err(|e| Error::io(output.path(&manifest_path), e))?;
             }
             Ok(())
         })?;
@@ -329,23 +337,23 @@ impl Curator {
             &clips,
             shard_files,
             shard_bytes,
-            relative(out, &manifest_path),
+            manifest_path,
         );
-        let summary_json =
-            serde_json::to_vec_pretty(&summary).map_err(|e| json_error(&summary_path, e))?;
+        let summary_json = serde_json::to_vec_pretty(&summary)
+            .map_err(|e| json_error(&output.path(&summary_path), e))?;
         if shard.count == 1 {
-            durable.write_bytes(&out.join("summary.json"), &summary_json)?;
+            output.write_bytes("summary.json", &summary_json)?;
         }
-        durable.write_bytes(&summary_path, &summary_json)?;
-        self.merge_manifests(&durable, out, shard)?;
-        remove_clip_cache(&work)?;
+        output.write_bytes(&summary_path, &summary_json)?;
+        self.merge_manifests(&output, shard)?;
+        remove_work_cache(&output, &work, &mut fetcher)?;
         Ok(summary)
     }
 
     fn check_identity(
         &self,
-        durable: &Durable,
-        work: &Path,
+        output: &Output,
+        work: &str,
         shard: ShardSpec,
         mine: &[PathBuf],
     ) -> Result<()> {
@@ -358,9 +366,10 @@ impl Curator {
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect(),
         };
-        let path = work.join("run.json");
-        if path.is_file() {
-            let previous: RunIdentity = read_json(&path)?;
+        let relative = format!("{work}/run.json");
+        let path = output.path(&relative);
+        if output.exists(&relative)? {
+            let previous: RunIdentity = read_json(output, &relative)?;
             if previous != identity {
                 let what =
                     if previous.config != identity.config || previous.plugins != identity.plugins {
@@ -376,32 +385,38 @@ impl Curator {
                     ),
                 });
             }
-            self.progress
-                .message(&format!("resuming worker {shard} in {}", work.display()));
+            self.progress.message(&format!(
+                "resuming worker {shard} in {}",
+                output.path(work).display()
+            ));
             return Ok(());
         }
+        // A new run: scratch copies of an earlier run (of a removed output) are not this one's.
+        output.forget_cache(work)?;
         let json = serde_json::to_vec_pretty(&identity).map_err(|e| json_error(&path, e))?;
-        durable.write_bytes(&path, &json)
+        output.write_bytes(&relative, &json)
     }
 
     fn analyse_all(
         &mut self,
-        durable: &Durable,
-        work: &Path,
+        output: &Output,
+        work: &str,
+        fetcher: &mut InputFetcher,
         inputs: &[PathBuf],
     ) -> Result<Vec<VideoState>> {
         self.progress.set_total(Stage::Analyse, inputs.len() as u64);
         let mut videos = Vec::with_capacity(inputs.len());
         for (index, path) in inputs.iter().enumerate() {
             let source = path.to_string_lossy().into_owned();
-            let state_path = work
-                .join("videos")
-                .join(format!("{index:06}-{:016x}.json", fnv1a(source.as_bytes())));
-            let state = if state_path.is_file() {
-                let state: VideoState = read_json(&state_path)?;
+            let state_path = format!(
+                "{work}/videos/{index:06}-{:016x}.json",
+                fnv1a(source.as_bytes())
+            );
+            let state = if output.exists(&state_path)? {
+                let state: VideoState = read_json(output, &state_path)?;
                 if state.source != source {
                     return Err(Error::State {
-                        path: state_path,
+                        path: output.path(&state_path),
                         reason: format!(
                             "expected the state of '{source}', found '{}'",
                             state.source
@@ -416,9 +431,10 @@ impl Curator {
                     .advance(Stage::Filter, state.clips.len() as u64);
                 state
             } else {
-                let state = self.curate_video(path, &source, &videos)?;
-                let json = serde_json::to_vec(&state).map_err(|e| json_error(&state_path, e))?;
-                durable.write_bytes(&state_path, &json)?;
+                let state = self.curate_video(path, &source, fetcher, &videos)?;
+                let json = serde_json::to_vec(&state)
+                    .map_err(|e| json_error(&output.path(&state_path), e))?;
+                output.write_bytes(&state_path, &json)?;
                 state
             };
             if let Some(error) = &state.error {
@@ -442,24 +458,38 @@ impl Curator {
         &mut self,
         path: &Path,
         source: &str,
+        fetcher: &mut InputFetcher,
         done: &[VideoState],
     ) -> Result<VideoState> {
-        let analysis = match analyse_video(path, self.detector.as_mut(), &mut |_| {}) {
+        let unreadable = |message: String| VideoState {
+            source: source.into(),
+            error: Some(message),
+            damage: None,
+            shots: 0,
+            clips: Vec::new(),
+        };
+        // A local input is read in place; an object-store input through a local copy. A missing
+        // object is an unreadable input, as a missing file is; other store errors stop the run
+        // (a rerun retries them).
+        let local = match fetcher.fetch(path) {
+            Ok(local) => local,
+            Err(Error::Io { source: error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(unreadable(error.to_string()));
+            }
+            Err(error) => return Err(error),
+        };
+        let analysis = match analyse_video(&local, self.detector.as_mut(), &mut |_| {}) {
             Ok(analysis) => analysis,
             Err(error @ (Error::Media(_) | Error::Input { .. } | Error::Io { .. })) => {
                 // Messages start with the path, which the summary prints anyway.
                 let message = error.to_string();
                 let message = message
-                    .strip_prefix(&format!("{}: ", path.display()))
+                    .strip_prefix(&format!("{}: ", local.display()))
                     .unwrap_or(&message)
                     .to_string();
-                return Ok(VideoState {
-                    source: source.into(),
-                    error: Some(message),
-                    damage: None,
-                    shots: 0,
-                    clips: Vec::new(),
-                });
+                return Ok(unreadable(message));
             }
             Err(error) => return Err(error),
         };
@@ -473,14 +503,8 @@ impl Curator {
             .set_total(Stage::Filter, self.total_clips(done) + spans.len() as u64);
         // A malformed actions / camera sidecar fails this video (named in the summary), as an
         // unreadable video does: its clips would lose their signal otherwise.
-        let failed = |error: Error| VideoState {
-            source: source.into(),
-            error: Some(error.to_string()),
-            damage: None,
-            shots: 0,
-            clips: Vec::new(),
-        };
-        let signals = match crate::signals::FrameSignals::load(path) {
+        let failed = |error: Error| unreadable(error.to_string());
+        let signals = match crate::signals::FrameSignals::load(&local) {
             Ok(s) => s,
             Err(e) => return Ok(failed(e)),
         };
@@ -493,8 +517,8 @@ impl Curator {
                 end_frame: end,
                 analysis: &analysis,
             };
-            let mut state = self.curate_clip(&clip, &analysis, long_enough)?;
-            if let Err(e) = signals.fill(&mut state.record, path) {
+            let mut state = self.curate_clip(&clip, source, &analysis, long_enough)?;
+            if let Err(e) = signals.fill(&mut state.record, &local) {
                 return Ok(failed(e));
             }
             clips.push(state);
@@ -512,6 +536,7 @@ impl Curator {
     fn curate_clip(
         &mut self,
         clip: &ClipContext<'_>,
+        source: &str,
         analysis: &VideoAnalysis,
         long_enough: bool,
     ) -> Result<ClipState> {
@@ -519,7 +544,7 @@ impl Curator {
         let (width, height) = self.config.encode.output_size(info.width, info.height);
         let mut record = ClipRecord {
             key: clip.key.to_string(),
-            source: clip.source().to_string_lossy().into_owned(),
+            source: source.to_string(),
             start_frame: clip.start_frame,
             end_frame: clip.end_frame,
             start_s: clip.start_s(),
@@ -608,20 +633,26 @@ impl Curator {
         Ok(())
     }
 
-    fn encode(&mut self, durable: &Durable, work: &Path, clips: &mut [ClipState]) -> Result<()> {
+    fn encode(
+        &mut self,
+        output: &Output,
+        work: &str,
+        fetcher: &mut InputFetcher,
+        clips: &mut [ClipState],
+    ) -> Result<()> {
         let kept: Vec<usize> = (0..clips.len())
             .filter(|&i| clips[i].record.drop_reason.is_none())
             .collect();
         self.progress.set_total(Stage::Encode, kept.len() as u64);
-        let folder = work.join("clips");
         for index in kept {
             let record = &mut clips[index].record;
-            let video = folder.join(format!("{}.mp4", record.key));
-            let failure = folder.join(format!("{}.failed", record.key));
-            if !video.is_file() && !failure.is_file() {
-                let temp = durable.begin(&video)?;
+            let video = format!("{work}/clips/{}.mp4", record.key);
+            let failure = format!("{work}/clips/{}.failed", record.key);
+            if !output.exists(&video)? && !output.exists(&failure)? {
+                let source = fetcher.fetch(Path::new(&record.source))?;
+                let temp = output.begin(&video)?;
                 let result = transcode_clip(
-                    Path::new(&record.source),
+                    &source,
                     record.start_frame,
                     record.end_frame,
                     record.fps,
@@ -630,18 +661,18 @@ impl Curator {
                     &temp,
                 );
                 match result {
-                    Ok(_) => durable.commit(&temp, &video)?,
+                    Ok(_) => output.commit(&temp, &video)?,
                     Err(error) => {
                         let _ = std::fs::remove_file(&temp);
                         self.progress.message(&format!(
                             "clip {} could not be encoded: {error}",
                             record.key
                         ));
-                        durable.write_bytes(&failure, error.to_string().as_bytes())?;
+                        output.write_bytes(&failure, error.to_string().as_bytes())?;
                     }
                 }
             }
-            if failure.is_file() {
+            if output.exists(&failure)? {
                 record.drop_reason = Some(DropReason::EncodeFailed);
             }
             self.progress.advance(Stage::Encode, 1);
@@ -654,14 +685,15 @@ impl Curator {
     /// attempt saved, and records each clip's shard.
     fn plan_shards(
         &mut self,
-        durable: &Durable,
-        work: &Path,
+        output: &Output,
+        work: &str,
         shard: ShardSpec,
         clips: &mut [ClipState],
     ) -> Result<Vec<PlannedShard>> {
-        let plan_path = work.join("plan.json");
-        let plan: Vec<PlannedShard> = if plan_path.is_file() {
-            read_json(&plan_path)?
+        let plan_relative = format!("{work}/plan.json");
+        let plan_path = output.path(&plan_relative);
+        let plan: Vec<PlannedShard> = if output.exists(&plan_relative)? {
+            read_json(output, &plan_relative)?
         } else {
             let mut buckets: BTreeMap<String, Vec<usize>> = BTreeMap::new();
             for (index, clip) in clips
@@ -684,10 +716,7 @@ impl Curator {
                 let mut bytes = 0u64;
                 for index in members {
                     let key = &clips[index].record.key;
-                    let video = work.join("clips").join(format!("{key}.mp4"));
-                    let video_bytes = std::fs::metadata(&video)
-                        .map_err(|e| Error::io(&video, e))?
-                        .len();
+                    let video_bytes = output.size(&format!("{work}/clips/{key}.mp4"))?;
                     let path = format!("shards/{bucket}/{}", shard_name(shard.index, sequence));
                     let size = clip_shard_bytes(&clips[index], &path, video_bytes)?;
                     if current.is_some() && bytes + size + ARCHIVE_END_BYTES > cap {
@@ -709,7 +738,7 @@ impl Curator {
                 plan.extend(current);
             }
             let json = serde_json::to_vec_pretty(&plan).map_err(|e| json_error(&plan_path, e))?;
-            durable.write_bytes(&plan_path, &json)?;
+            output.write_bytes(&plan_relative, &json)?;
             plan
         };
         let positions: BTreeMap<&str, usize> = clips
@@ -739,9 +768,8 @@ impl Curator {
 
     fn write_shards(
         &mut self,
-        durable: &Durable,
-        out: &Path,
-        work: &Path,
+        output: &Output,
+        work: &str,
         plan: &[PlannedShard],
         clips: &[ClipState],
     ) -> Result<(Vec<String>, u64)> {
@@ -751,8 +779,8 @@ impl Curator {
             .set_total(Stage::Shard, plan.iter().map(|p| p.keys.len() as u64).sum());
         let mut total = 0u64;
         for planned in plan {
-            let path = out.join(&planned.path);
-            if !path.is_file() {
+            let path = output.path(&planned.path);
+            if !output.exists(&planned.path)? {
                 let mut payloads = Vec::with_capacity(planned.keys.len());
                 for key in &planned.keys {
                     let clip = by_key.get(key.as_str()).ok_or_else(|| Error::State {
@@ -761,7 +789,7 @@ impl Curator {
                     })?;
                     let json =
                         serde_json::to_vec(&clip.record).map_err(|e| json_error(&path, e))?;
-                    let video = work.join("clips").join(format!("{key}.mp4"));
+                    let video = output.local_file(&format!("{work}/clips/{key}.mp4"))?;
                     payloads.push((
                         key.as_str(),
                         video,
@@ -778,11 +806,9 @@ impl Curator {
                         caption,
                     })
                     .collect();
-                write_shard(durable, &path, &entries)?;
+                output.write(&planned.path, |w| write_tar(w, &path, &entries))?;
             }
-            total += std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .len();
+            total += output.size(&planned.path)?;
             self.progress
                 .advance(Stage::Shard, planned.keys.len() as u64);
         }
@@ -793,47 +819,48 @@ impl Curator {
     /// With several workers: once every worker's summary exists, concatenates their manifests
     /// (in worker order) into `out/manifest.jsonl`. Every worker tries when it finishes; the last
     /// one succeeds (two finishing together write the same bytes).
-    fn merge_manifests(&self, durable: &Durable, out: &Path, shard: ShardSpec) -> Result<()> {
+    fn merge_manifests(&self, output: &Output, shard: ShardSpec) -> Result<()> {
         if shard.count == 1 {
             return Ok(());
         }
-        let workers: Vec<PathBuf> = (0..shard.count)
+        let workers: Vec<String> = (0..shard.count)
             .map(|i| {
-                out.join(".curate").join(
-                    ShardSpec {
-                        index: i,
-                        count: shard.count,
-                    }
-                    .label(),
-                )
+                let label = ShardSpec {
+                    index: i,
+                    count: shard.count,
+                }
+                .label();
+                format!(".curate/{label}")
             })
             .collect();
-        if !workers.iter().all(|w| w.join("summary.json").is_file()) {
+        let mut done = true;
+        for worker in &workers {
+            done = done && output.exists(&format!("{worker}/summary.json"))?;
+        }
+        if !done {
             self.progress.message(&format!(
                 "worker {shard} done; out/manifest.jsonl is written when all {} workers are",
                 shard.count
             ));
             return Ok(());
         }
-        let merged = out.join("manifest.jsonl");
-        durable.write(&merged, |w| {
+        output.write("manifest.jsonl", |w| {
             for worker in &workers {
-                let part = worker.join("manifest.jsonl");
-                let mut file = std::fs::File::open(&part).map_err(|e| Error::io(&part, e))?;
-                std::io::copy(&mut file, w).map_err(|e| Error::io(&part, e))?;
+                let part = format!("{worker}/manifest.jsonl");
+                let bytes = output.read(&part)?;
+                std::io::Write::write_all(w, &bytes)
+                    .map_err(|e| Error::io(output.path(&part), e))?;
             }
             Ok(())
         })
     }
 }
 
-/// Deletes a finished worker's encoded clips (they are in the shards now).
-fn remove_clip_cache(work: &Path) -> Result<()> {
-    let cache = work.join("clips");
-    if cache.is_dir() {
-        std::fs::remove_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
-    }
-    Ok(())
+/// Deletes a finished worker's encoded clips (they are in the shards now) and input copies.
+fn remove_work_cache(output: &Output, work: &str, fetcher: &mut InputFetcher) -> Result<()> {
+    output.remove_all(&format!("{work}/clips"))?;
+    fetcher.remove_cache()?;
+    output.forget_cache(work)
 }
 
 /// Bytes a clip takes in a shard whose path is `shard` (its record names the shard).
@@ -961,10 +988,10 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+fn read_json<T: serde::de::DeserializeOwned>(output: &Output, relative: &str) -> Result<T> {
+    let bytes = output.read(relative)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::State {
-        path: path.to_path_buf(),
+        path: output.path(relative),
         reason: format!("unreadable state: {e}"),
     })
 }
@@ -974,13 +1001,6 @@ fn json_error(path: &Path, error: serde_json::Error) -> Error {
         path: path.to_path_buf(),
         reason: format!("cannot serialise: {error}"),
     }
-}
-
-fn relative(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

@@ -111,39 +111,42 @@ fn header(name: &str, size: u64) -> Result<tar::Header> {
 
 /// Writes a shard atomically; returns its size in bytes.
 pub fn write_shard(durable: &Durable, path: &Path, entries: &[ShardEntry<'_>]) -> Result<u64> {
-    durable.write(path, |writer| {
-        let mut builder = tar::Builder::new(writer);
-        for entry in entries {
-            if entry.key.contains('.') || entry.key.contains('/') {
-                return Err(Error::Config(format!(
-                    "shard key '{}' must not contain '.' or '/'",
-                    entry.key
-                )));
-            }
-            let mut video = File::open(entry.video).map_err(|e| Error::io(entry.video, e))?;
-            let size = video
-                .metadata()
-                .map_err(|e| Error::io(entry.video, e))?
-                .len();
-            let mut h = header(&format!("{}.mp4", entry.key), size)?;
-            builder
-                .append(&h, &mut video)
-                .map_err(|e| Error::io(entry.video, e))?;
-            h = header(&format!("{}.json", entry.key), entry.json.len() as u64)?;
-            builder
-                .append(&h, entry.json)
-                .map_err(|e| Error::io(path, e))?;
-            h = header(&format!("{}.txt", entry.key), entry.caption.len() as u64)?;
-            builder
-                .append(&h, entry.caption.as_bytes())
-                .map_err(|e| Error::io(path, e))?;
-        }
-        let writer = builder.into_inner().map_err(|e| Error::io(path, e))?;
-        writer.flush().map_err(|e| Error::io(path, e))
-    })?;
+    durable.write(path, |writer| write_tar(writer, path, entries))?;
     Ok(std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len())
+}
+
+/// Writes the tar bytes of a shard to `writer` (`path` names the shard in errors).
+pub fn write_tar<W: Write>(writer: &mut W, path: &Path, entries: &[ShardEntry<'_>]) -> Result<()> {
+    let mut builder = tar::Builder::new(writer);
+    for entry in entries {
+        if entry.key.contains('.') || entry.key.contains('/') {
+            return Err(Error::Config(format!(
+                "shard key '{}' must not contain '.' or '/'",
+                entry.key
+            )));
+        }
+        let mut video = File::open(entry.video).map_err(|e| Error::io(entry.video, e))?;
+        let size = video
+            .metadata()
+            .map_err(|e| Error::io(entry.video, e))?
+            .len();
+        let mut h = header(&format!("{}.mp4", entry.key), size)?;
+        builder
+            .append(&h, &mut video)
+            .map_err(|e| Error::io(entry.video, e))?;
+        h = header(&format!("{}.json", entry.key), entry.json.len() as u64)?;
+        builder
+            .append(&h, entry.json)
+            .map_err(|e| Error::io(path, e))?;
+        h = header(&format!("{}.txt", entry.key), entry.caption.len() as u64)?;
+        builder
+            .append(&h, entry.caption.as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    let writer = builder.into_inner().map_err(|e| Error::io(path, e))?;
+    writer.flush().map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
