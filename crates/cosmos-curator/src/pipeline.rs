@@ -996,6 +996,15 @@ fn read_json<T: serde::de::DeserializeOwned>(output: &Output, relative: &str) ->
     })
 }
 
+/// Reads a JSON state file of a local output folder (`--merge` works on local runs only).
+fn read_json_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        reason: format!("unreadable state: {e}"),
+    })
+}
+
 fn json_error(path: &Path, error: serde_json::Error) -> Error {
     Error::State {
         path: path.to_path_buf(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{RunIdentity, VideoState, clip_stage_counts, json_error, read_json};
+use super::{RunIdentity, VideoState, clip_stage_counts, json_error, read_json_file};
 use crate::dedup::deduplicate;
 use crate::durable::Durable;
 use crate::error::{Error, Result};
@@ -90,7 +90,7 @@ struct Worker {
 pub fn merge_workers(out: &Path) -> Result<MergeSummary> {
     let mut workers = find_workers(out)?;
     let count = workers.len();
-    let identity: RunIdentity = read_json(&workers[0].folder.join("run.json"))?;
+    let identity: RunIdentity = read_json_file(&workers[0].folder.join("run.json"))?;
     let dedup = identity.config.dedup;
     let plan_path = out.join(".curate").join("merge-plan.json");
     let durable = Durable::new("merge", None);
@@ -102,7 +102,7 @@ pub fn merge_workers(out: &Path) -> Result<MergeSummary> {
         .count() as u64;
 
     let mut removed: Vec<RemovedClip> = if plan_path.is_file() {
-        read_json(&plan_path)?
+        read_json_file(&plan_path)?
     } else {
         let mut removed = Vec::new();
         if dedup.enabled {
@@ -212,7 +212,7 @@ pub fn merge_workers(out: &Path) -> Result<MergeSummary> {
         }
         write_manifest(&durable, &worker.manifest, &worker.records)?;
         let summary_path = worker.folder.join("summary.json");
-        let mut summary: Summary = read_json(&summary_path)?;
+        let mut summary: Summary = read_json_file(&summary_path)?;
         recount(&mut summary, &worker.records, out)?;
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| json_error(&summary_path, e))?;
         durable.write_bytes(&summary_path, &json)?;
@@ -252,6 +252,13 @@ pub fn merge_workers(out: &Path) -> Result<MergeSummary> {
 
 /// The worker folders of the run in `out`, every one finished, in worker order.
 fn find_workers(out: &Path) -> Result<Vec<Worker>> {
+    if crate::store::is_url(out) {
+        return Err(Error::Input {
+            path: out.to_path_buf(),
+            reason: "--merge works on a local output folder; copy the run from the bucket first"
+                .into(),
+        });
+    }
     let state = out.join(".curate");
     let entries = std::fs::read_dir(&state).map_err(|e| Error::Input {
         path: out.to_path_buf(),
@@ -339,7 +346,7 @@ fn load_embeddings(workers: &[Worker]) -> Result<BTreeMap<String, (Vec<f32>, f64
         };
         files.sort();
         for file in files {
-            let state: VideoState = read_json(&file)?;
+            let state: VideoState = read_json_file(&file)?;
             for clip in state.clips {
                 if !clip.embedding.is_empty() {
                     embeddings.insert(clip.record.key, (clip.embedding, clip.quality));
