@@ -21,6 +21,8 @@ Output folder:
   DIR/manifest.jsonl      one line per clip considered: source, frames, seconds, size, every
                           score, tags, caption, dedup group, kept, drop reason, shard
   DIR/summary.json        clips kept and dropped per stage, unreadable inputs
+  DIR/report.html         the run as a page: per video a strip of thumbnails (DIR/report/*.jpg),
+                          one per clip, with its scores, tags, caption, kept/drop reason, shard
   DIR/.curate/            resumable state (a killed run started again finishes the job)
 
 Unreadable or corrupt inputs are reported and skipped. With --shard i/n, n machines given the
@@ -322,6 +324,7 @@ pub fn run(args: &CurateArgs) -> Result<i32, BoxError> {
     let mut curator = Curator::new(config)?.with_progress(Box::new(Bars::new(args.quiet)));
     let summary = curator.run(&args.inputs, &args.out, args.shard)?;
     print!("{summary}");
+    cosmos_curator::report::write_report(&args.out)?;
     println!(
         "done in {:.1} s; output in {}",
         started.elapsed().as_secs_f64(),

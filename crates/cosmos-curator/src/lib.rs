@@ -8,7 +8,8 @@
 //! re-encode the survivors to H.264 ([`transcode`]) and pack them into webdataset shards
 //! ([`shard`]) with a JSON-lines manifest ([`manifest`]). Every output is written atomically
 //! ([`durable`]): a killed run started again finishes the job with no clip lost or repeated, and
-//! `--shard i/n` ([`ShardSpec`]) splits one job over several machines.
+//! `--shard i/n` ([`ShardSpec`]) splits one job over several machines. [`report`] writes the
+//! run as a page to look at (`OUT/report.html`, thumbnails of every clip).
 //!
 //! Decoding and encoding go through `cosmos-media` (FFmpeg). Model-based stages (TransNetV2
 //! shot detection, an aesthetic predictor, a video-type classifier, a VLM captioner, video
@@ -44,6 +45,7 @@ pub mod inputs;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod shard;
 pub mod shot;
 pub mod signals;
