@@ -48,18 +48,18 @@ pub struct TrainLog {
 }
 
 impl TrainLog {
-    /// An empty log; `title` heads the loss plot.
+    /// An empty log, its clock started; `title` heads the loss plot.
     pub fn new(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
             steps: Vec::new(),
-            started: None,
+            started: Some(Instant::now()),
             offset_s: 0.0,
         }
     }
 
-    /// Records a finished step (`step` counts steps done, 1-based). The clock starts at the
-    /// first step recorded.
+    /// Records a finished step (`step` counts steps done, 1-based) at the time since the log
+    /// was made (or resumed).
     pub fn record(&mut self, step: usize, loss: f64, lr: f64) {
         let started = *self.started.get_or_insert_with(Instant::now);
         self.steps.push(StepMetrics {
@@ -86,7 +86,7 @@ impl TrainLog {
         };
         self.steps = earlier.into_iter().filter(|m| m.step <= step).collect();
         self.offset_s = self.steps.last().map_or(0.0, |m| m.seconds);
-        self.started = None;
+        self.started = Some(Instant::now());
         Ok(())
     }
 
@@ -152,7 +152,12 @@ pub fn loss_panels(title: &str, steps: &[StepMetrics]) -> Vec<Panel> {
     let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = positive.iter().copied().fold(0.0, f64::max);
     let log_y = positive.len() == steps.len() && !steps.is_empty() && hi / lo > 20.0;
-    let mut series = vec![Series::new("loss", LIGHT_BLUE, Style::ThinLine, raw)];
+    // Short runs: the raw loss is the line; longer ones draw it faint under its mean.
+    let mut series = vec![if window > 1 {
+        Series::new("loss", LIGHT_BLUE, Style::ThinLine, raw)
+    } else {
+        Series::new("loss", BLUE, Style::Line, raw)
+    }];
     if window > 1 {
         series.push(Series::new(
             format!("mean of {window} steps"),
