@@ -131,6 +131,32 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The steps of `dir/metrics.jsonl` (each line parsed, with a finite loss, learning rate and
+/// time); checks that `dir/loss.png` decodes.
+fn logged_steps(dir: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics.jsonl written");
+    let steps: Vec<u64> = text
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
+            for key in ["loss", "lr", "seconds"] {
+                assert!(
+                    v[key].as_f64().is_some_and(f64::is_finite),
+                    "{key} in {line}"
+                );
+            }
+            v["step"].as_u64().expect("step")
+        })
+        .collect();
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "increasing steps: {steps:?}"
+    );
+    let png = image::open(dir.join("loss.png")).expect("loss.png decodes");
+    assert!(png.width() >= 400 && png.height() >= 200);
+    steps
+}
+
 fn tensor_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
@@ -183,6 +209,9 @@ fn fine_tunes_with_actions_and_lora_resumes_and_exports_a_loadable_model() {
         serde_json::from_str(&std::fs::read_to_string(out.join("posttrain.json")).unwrap())
             .unwrap();
     assert_eq!(info.steps, 5, "{}", text(&resumed));
+    // metrics.jsonl and loss.png beside the checkpoint: one line per step, 1..5 in order
+    // across the resume.
+    assert_eq!(logged_steps(&out), (1..=5).collect::<Vec<_>>());
 
     // The fine-tuned model generates with actions: the exported weights, the action projection
     // and one 2-d action per frame (a clip record, as in the shard).

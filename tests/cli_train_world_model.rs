@@ -59,6 +59,24 @@ fn trains_a_world_model_that_the_demo_runs() {
         checkpoints.read_dir().unwrap().next().is_some(),
         "checkpoint written"
     );
+    // metrics.jsonl (one JSON object per step, steps increasing) and loss.png beside it.
+    let metrics = std::fs::read_to_string(checkpoints.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            for key in ["loss", "lr", "seconds"] {
+                assert!(
+                    v[key].as_f64().is_some_and(f64::is_finite),
+                    "{key} in {line}"
+                );
+            }
+            v["step"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [1, 2], "{metrics}");
+    let png = image::open(checkpoints.join("loss.png")).expect("loss.png decodes");
+    assert!(png.width() >= 400 && png.height() >= 200);
     // The recipe's window is the default: one predicted latent frame.
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();

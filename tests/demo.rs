@@ -63,6 +63,17 @@ fn demo_writes_the_clips_and_reports_the_scores() {
     // Three 64-pixel panels with 2-pixel gaps, enlarged 4×.
     assert_eq!(frames[0].buffer().width(), (3 * 64 + 2 * 2) * 4);
     assert_eq!(frames[0].buffer().height(), 64 * 4);
+
+    // The per-frame plot beside the GIF: both series (blue model, orange copy-last) drawn.
+    let plot = image::open(out.path().join("demo_metrics.png"))
+        .expect("demo_metrics.png decodes")
+        .to_rgb8();
+    assert_eq!(plot.dimensions(), (1000, 380));
+    let near = |p: &image::Rgb<u8>, c: [u8; 3]| (0..3).all(|i| p.0[i].abs_diff(c[i]) < 8);
+    let blue = plot.pixels().filter(|p| near(p, [31, 119, 180])).count();
+    let orange = plot.pixels().filter(|p| near(p, [255, 127, 14])).count();
+    assert!(blue > 300 && orange > 300, "blue {blue}, orange {orange}");
+    assert!(stdout.contains("demo_metrics.png"), "{stdout}");
 }
 
 #[test]

@@ -22,6 +22,8 @@ Output folder:
   DIR/manifest.jsonl      one line per clip considered: source, frames, seconds, size, every
                           score, tags, caption, dedup group, kept, drop reason, shard
   DIR/summary.json        clips kept and dropped per stage, unreadable inputs
+  DIR/report.html         the run as a page: per video a strip of thumbnails (DIR/report/*.jpg),
+                          one per clip, with its scores, tags, caption, kept/drop reason, shard
   DIR/.curate/            resumable state (a killed run started again finishes the job)
 
 Unreadable or corrupt inputs are reported and skipped. With --shard i/n, n machines given the
@@ -358,6 +360,11 @@ pub fn run(args: &CurateArgs) -> Result<i32, BoxError> {
     let mut curator = Curator::new(config)?.with_progress(Box::new(Bars::new(args.quiet)));
     let summary = curator.run(&args.inputs, &args.out, args.shard)?;
     let code = exit_code(&summary);
+    if cosmos_curator::store::is_url(&args.out) {
+        eprintln!("report.html is written for local output folders only");
+    } else {
+        cosmos_curator::report::write_report(&args.out)?;
+    }
     report(args, &summary, started, code)?;
     Ok(code)
 }

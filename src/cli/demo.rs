@@ -10,7 +10,10 @@ use clap::{Args, ValueEnum};
 use cosmos_guardrail::{FacePixelator, Guardrail, Mtcnn};
 use cosmos_media::{ResizeFilter, Video, WriteOptions, resize_frames, side_by_side, write_video};
 use cosmos_nn::burn::tensor::Device;
-use cosmos_posttrain::metrics::{CLIP_FRAMES, CONTEXT_FRAMES, RolloutEvaluation, evaluate_rollout};
+use cosmos_posttrain::metrics::{
+    CLIP_FRAMES, CONTEXT_FRAMES, RolloutEvaluation, distance_px, evaluate_rollout,
+};
+use cosmos_posttrain::plot::{BLUE, Legend, ORANGE, Panel, RED, Series, Style};
 use cosmos_posttrain::world::{Action, Direction, VALIDATION_SEEDS};
 use cosmos_posttrain::world_model::WorldModel;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,7 +30,8 @@ truth; the baseline copies frame 4.
 
 Writes DIR/demo.mp4 and DIR/demo.gif: ground truth | prediction | copy-last, 4x enlarged (the
 first 5 frames are the shared context). Both went through the guardrail's post-guard (face
-pixelation with the shipped MTCNN) first.
+pixelation with the shipped MTCNN) first. DIR/demo_metrics.png plots the pushed ball's position
+error and the PSNR of every predicted frame, model against copy-last.
 
 Prints the PSNR of every predicted frame for the model and the baseline, and the pushed ball's
 position error (found by colour in the prediction, against the simulator). The last line is
@@ -89,6 +93,8 @@ const SCALE: usize = 4;
 const FPS: f64 = 8.0;
 /// Columns between the panels (at 64x64).
 const GAP: usize = 2;
+/// The per-frame plot beside the GIF.
+const PLOT_FILE: &str = "demo_metrics.png";
 
 fn bar(steps: u64, message: &str) -> ProgressBar {
     let bar = ProgressBar::new(steps);
@@ -169,6 +175,8 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<(), BoxError> {
     progress.inc(1);
     let gif = args.out.join("demo.gif");
     write_gif(&gif, &large, FPS)?;
+    let plot = args.out.join(PLOT_FILE);
+    cosmos_posttrain::plot::write_png(&plot, &plot_panels(&eval), 1000, 380)?;
     progress.inc(1);
     progress.finish_and_clear();
 
@@ -217,9 +225,10 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<(), BoxError> {
             .join(", ")
     );
     println!(
-        "wrote {} and {} (ground truth | prediction | copy-last) in {:.1}s",
+        "wrote {} and {} (ground truth | prediction | copy-last) and {} (per-frame error and PSNR) in {:.1}s",
         display(&mp4),
         display(&gif),
+        display(&plot),
         start.elapsed().as_secs_f64()
     );
     println!(
@@ -229,6 +238,92 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<(), BoxError> {
         eval.action_error_px()
     );
     Ok(())
+}
+
+/// The two charts of `demo_metrics.png`: the pushed ball's position error and the PSNR of every
+/// predicted frame, model against copy-last.
+fn plot_panels(eval: &RolloutEvaluation) -> Vec<Panel> {
+    let frame = |i: usize| (CONTEXT_FRAMES + i) as f64;
+    let model_error: Vec<(f64, f64)> = eval
+        .position_error_px
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| (frame(i), f64::from(e)))
+        .collect();
+    let copy_error: Vec<(f64, f64)> = eval
+        .true_positions
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            (
+                frame(i),
+                f64::from(distance_px(t, eval.last_context_position)),
+            )
+        })
+        .collect();
+    let lost: Vec<(f64, f64)> = eval
+        .predicted_positions
+        .iter()
+        .zip(&model_error)
+        .filter(|(p, _)| p.is_none())
+        .map(|(_, &point)| point)
+        .collect();
+    let mut error_series = vec![
+        Series::new("copy-last", ORANGE, Style::LineAndDots, copy_error),
+        Series::new("model", BLUE, Style::LineAndDots, model_error),
+    ];
+    if !lost.is_empty() {
+        error_series.push(Series::new(
+            "model: ball not found",
+            RED,
+            Style::Crosses,
+            lost,
+        ));
+    }
+    let psnr = |values: &[f64]| -> Vec<(f64, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (frame(i), v))
+            .collect()
+    };
+    vec![
+        Panel {
+            title: format!(
+                "{} ball error: model {:.1} px, copy-last {:.1} px",
+                ["red", "green", "blue", "yellow"][eval.ball % 4], // world::PALETTE's order
+                eval.action_error_px(),
+                eval.copy_last_error_px()
+            ),
+            x_label: "frame".into(),
+            y_label: "px".into(),
+            series: error_series,
+            log_y: false,
+            weight: 1,
+            legend: Legend::LowerRight,
+        },
+        Panel {
+            title: format!(
+                "PSNR: model {:.2} dB, copy-last {:.2} dB",
+                eval.mean_psnr_model_db(),
+                eval.mean_psnr_copy_last_db()
+            ),
+            x_label: "frame".into(),
+            y_label: "dB".into(),
+            series: vec![
+                Series::new(
+                    "copy-last",
+                    ORANGE,
+                    Style::LineAndDots,
+                    psnr(&eval.psnr_copy_last_db),
+                ),
+                Series::new("model", BLUE, Style::LineAndDots, psnr(&eval.psnr_model_db)),
+            ],
+            log_y: false,
+            weight: 1,
+            legend: Legend::UpperRight,
+        },
+    ]
 }
 
 fn display(path: &Path) -> String {

@@ -10,6 +10,7 @@
 //! ([`durable`]): a killed run started again finishes the job with no clip lost or repeated, and
 //! `--shard i/n` ([`ShardSpec`]) splits one job over several machines. Inputs and output may be
 //! in object stores (`s3://`, `gs://`, `az://`; [`store`]) with the same guarantees.
+//! [`report`] writes the run as a page to look at (`OUT/report.html`, thumbnails of every clip).
 //!
 //! Decoding and encoding go through `cosmos-media` (FFmpeg). Model-based stages (TransNetV2
 //! shot detection, an aesthetic predictor, a video-type classifier, a VLM captioner, video
@@ -45,6 +46,7 @@ pub mod inputs;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod shard;
 pub mod shot;
 pub mod signals;

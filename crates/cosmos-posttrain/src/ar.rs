@@ -35,6 +35,7 @@ use cosmos_ar::{ArConfig, ArTransformer, CrossContext, VideoTokenLayout, VideoTo
 
 use crate::data::{ClipEncoder, LatentSet, ShardOptions, TextEmbedder, encode_shards};
 use crate::lora::LoraConfig;
+use crate::train_log::TrainLog;
 use crate::trainer::{
     AdamHyper, AdamMoments, TrainOptions, TrainProgress, TrainSummary, adam_step, grad_norm,
     load_module_tensors, read_safetensors, read_training_state, scalar, write_safetensors,
@@ -72,7 +73,7 @@ pub struct ArTrainOptions {
     pub condition_frames: usize,
     /// Save a checkpoint every this many steps (and at the end) when `out_dir` is set.
     pub checkpoint_every: Option<usize>,
-    /// Where checkpoints go.
+    /// Where checkpoints go, with `metrics.jsonl` and `loss.png` ([`crate::train_log`]).
     pub out_dir: Option<PathBuf>,
     /// Stop (and checkpoint) after the step that passes this many seconds of this run.
     pub max_seconds: Option<f64>,
@@ -864,6 +865,8 @@ pub struct ArTrainer {
     /// The options.
     pub options: ArTrainOptions,
     device: Device,
+    /// Every step, written beside every checkpoint ([`crate::train_log`]).
+    log: TrainLog,
 }
 
 impl ArTrainer {
@@ -878,7 +881,14 @@ impl ArTrainer {
             step: 0,
             options,
             device,
+            log: TrainLog::new("AR training"),
         })
+    }
+
+    /// The steps done so far with their loss, learning rate and time (after a resume, those of
+    /// the earlier run up to its checkpoint too).
+    pub fn log(&self) -> &TrainLog {
+        &self.log
     }
 
     /// The autodiff device.
@@ -939,8 +949,9 @@ impl ArTrainer {
             Some(c) if norm > c => c / norm,
             _ => 1.0,
         };
+        let lr = o.learning_rate_at(self.step);
         let hyper = AdamHyper {
-            lr: o.learning_rate_at(self.step),
+            lr,
             clip,
             beta1: o.beta1,
             beta2: o.beta2,
@@ -948,6 +959,7 @@ impl ArTrainer {
         };
         self.model = adam_step(self.model.clone(), grads, &mut self.moments, hyper);
         self.step += 1;
+        self.log.record(self.step, value, lr);
         Ok((value, norm))
     }
 
@@ -999,7 +1011,7 @@ impl ArTrainer {
     }
 
     /// Writes model, action projection, Adam moments and step to one safetensors file
-    /// (atomically).
+    /// (atomically), and `metrics.jsonl` and `loss.png` beside it ([`crate::train_log`]).
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let config = serde_json::to_string(self.model.model.config()).unwrap_or_default();
         write_training_state(
@@ -1009,7 +1021,8 @@ impl ArTrainer {
             self.step,
             &self.options,
             [("ar_config", config)],
-        )
+        )?;
+        self.log.write(crate::trainer::checkpoint_folder(path))
     }
 
     /// Restores model, action projection, Adam moments and step from a checkpoint written by
@@ -1029,7 +1042,8 @@ impl ArTrainer {
         self.model = load_module_tensors(self.model.clone(), &state.model, &source)?;
         self.moments = state.moments;
         self.step = state.step;
-        Ok(())
+        self.log
+            .resume(crate::trainer::checkpoint_folder(path), self.step)
     }
 
     /// The trained model, without autodiff.

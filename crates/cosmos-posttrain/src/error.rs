@@ -37,6 +37,9 @@ pub enum Error {
     /// Training diverged or produced non-finite numbers.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// A chart could not be drawn.
+    #[error("chart: {0}")]
+    Plot(String),
     /// An error of the shared layers or checkpoint IO.
     #[error(transparent)]
     Nn(#[from] cosmos_nn::Error),

@@ -13,6 +13,8 @@
 //! - [`ar`]: fine-tuning the Cosmos autoregressive model on discrete video tokens (full or
 //!   LoRA, optional per-frame action conditioning).
 //! - [`metrics`]: PSNR and ball-position error of predictions.
+//! - [`train_log`]: `metrics.jsonl` and `loss.png` beside every training checkpoint; [`plot`]:
+//!   the PNG line charts (loss curves, `cosmos demo`'s per-frame plot).
 
 pub mod ar;
 pub mod conditioning;
@@ -20,8 +22,10 @@ pub mod data;
 pub mod error;
 pub mod lora;
 pub mod metrics;
+pub mod plot;
 pub mod simulator;
 pub mod tokenizer_train;
+pub mod train_log;
 pub mod trainer;
 pub mod world;
 pub mod world_model;

@@ -383,7 +383,8 @@ pub struct TokenizerTrainOptions {
     pub foreground_weight: f32,
     /// Seed of the weights and of the episode choice.
     pub seed: u64,
-    /// Where checkpoints go (`config.json` + `tokenizer.safetensors`); none = not saved.
+    /// Where checkpoints go (`config.json` + `tokenizer.safetensors`, with `metrics.jsonl` and
+    /// `loss.png`: [`crate::train_log`]); none = not saved.
     pub out_dir: Option<PathBuf>,
     /// Save (and validate) every this many steps (0 = only at the end).
     pub checkpoint_every: usize,
@@ -511,6 +512,7 @@ pub fn train_world_tokenizer(
     let span = TRAIN_SEEDS.end - TRAIN_SEEDS.start;
     let mut last_psnr = None;
     let mut step = 0;
+    let mut log = crate::train_log::TrainLog::new("World tokenizer training");
     while step < options.steps {
         let episodes: Vec<_> = (0..options.batch)
             .map(|_| {
@@ -534,6 +536,7 @@ pub fn train_world_tokenizer(
         let lr = learning_rate(options, step);
         model = optimizer.step(lr, model, grads);
         step += 1;
+        log.record(step, f64::from(loss_value), lr);
         recent.push(loss_value);
         if recent.len() > 20 {
             recent.remove(0);
@@ -559,6 +562,7 @@ pub fn train_world_tokenizer(
             last_psnr = Some(value);
             if let Some(dir) = &options.out_dir {
                 inference.save(&config, dir)?;
+                log.write(dir)?;
                 checkpoint = Some(dir.clone());
             }
         }

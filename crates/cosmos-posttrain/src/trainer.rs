@@ -29,6 +29,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::conditioning::ConditionedDit;
 use crate::data::LatentSet;
+use crate::train_log::TrainLog;
 use crate::{Error, Result};
 
 /// σ_data of the latents (Cosmos: 0.5).
@@ -69,7 +70,7 @@ pub struct TrainOptions {
     pub fps: Option<f64>,
     /// Save a checkpoint every this many steps (and at the end) when `out_dir` is set.
     pub checkpoint_every: Option<usize>,
-    /// Where checkpoints go.
+    /// Where checkpoints go, with `metrics.jsonl` and `loss.png` ([`crate::train_log`]).
     pub out_dir: Option<PathBuf>,
     /// Extra loss weight where the scene moves: each predicted latent position is weighted
     /// `1 + motion_weight · mean_c |x₀ − x₀[last condition frame]|` (the loss is normalised by
@@ -264,6 +265,14 @@ pub(crate) fn write_training_state<M: Module, O: serde::Serialize>(
     write_safetensors(path, &tensors, meta, DType::F32)
 }
 
+/// The folder of a checkpoint file (where its `metrics.jsonl` and `loss.png` go).
+pub(crate) fn checkpoint_folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
 /// Reads a checkpoint written by [`write_training_state`]; the moments land on `device`'s
 /// inner (non-autodiff) device.
 pub(crate) fn read_training_state(path: &Path, device: &Device) -> Result<TrainingState> {
@@ -323,6 +332,8 @@ pub struct Trainer {
     /// The options.
     pub options: TrainOptions,
     device: Device,
+    /// Every step, written beside every checkpoint ([`crate::train_log`]).
+    log: TrainLog,
 }
 
 /// The checkpoint file name inside `out_dir`.
@@ -340,7 +351,14 @@ impl Trainer {
             step: 0,
             options,
             device,
+            log: TrainLog::new("DiT training"),
         })
+    }
+
+    /// The steps done so far with their loss, learning rate and time (after a resume, those of
+    /// the earlier run up to its checkpoint too).
+    pub fn log(&self) -> &TrainLog {
+        &self.log
     }
 
     /// The autodiff device.
@@ -403,6 +421,7 @@ impl Trainer {
         };
         self.model = adam_step(self.model.clone(), grads, &mut self.moments, hyper);
         self.step += 1;
+        self.log.record(self.step, value, lr);
         Ok((value, norm))
     }
 
@@ -446,7 +465,8 @@ impl Trainer {
         ))
     }
 
-    /// Writes model, conditioner, Adam moments and step to one safetensors file (atomically).
+    /// Writes model, conditioner, Adam moments and step to one safetensors file (atomically),
+    /// and `metrics.jsonl` and `loss.png` beside it ([`crate::train_log`]).
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let config = serde_json::to_string(&self.model.dit.config).unwrap_or_default();
         write_training_state(
@@ -456,7 +476,8 @@ impl Trainer {
             self.step,
             &self.options,
             [("dit_config", config)],
-        )
+        )?;
+        self.log.write(checkpoint_folder(path))
     }
 
     /// Restores model, conditioner, Adam moments and step from a checkpoint written by
@@ -470,7 +491,7 @@ impl Trainer {
         )?;
         self.moments = state.moments;
         self.step = state.step;
-        Ok(())
+        self.log.resume(checkpoint_folder(path), self.step)
     }
 
     /// The trained model, without autodiff.
