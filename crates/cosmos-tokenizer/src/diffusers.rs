@@ -4,7 +4,7 @@
 //! so such a folder loads as published.
 //!
 //! diffusers' conversion of NVIDIA's `autoencoder.jit` renames keys by substring (its
-//! `convert_cosmos_to_diffusers.py`): `down.I` → `down_blocks.I`, `up.I` → `up_blocks.(L−1−I)`,
+//! `convert_cosmos_to_diffusers.py`): `down.I` → `down_blocks.I`, `up.I` → `up_blocks.(L−1−I)` for the L levels of the decoder,
 //! `.block.` → `.resnets.`, `downsample` / `upsample` → `downsamplers.0` / `upsamplers.0`,
 //! `mid.block_1/2` → `mid_block.resnets.0/1`, `mid.attn_1.0/1` → `mid_block.attentions.0` /
 //! `temp_attentions.0`, `q/k/v.conv3d` → `to_q/k/v`, `proj_out.conv3d` → `to_out.0`, the
@@ -111,8 +111,9 @@ pub fn is_diffusers_checkpoint(checkpoint: &Checkpoint) -> bool {
     })
 }
 
-/// The reference name of a diffusers key, for a tokenizer with `levels` resolution levels
-/// (`channels_mult.len()`).
+/// The reference name of a diffusers key, for a decoder with `levels` resolution levels
+/// ([`TokenizerConfig::decoder_channels_mult`]`.len()`; diffusers counts `up_blocks` from the
+/// coarsest level).
 pub fn native_key(key: &str, levels: usize) -> String {
     let parts: Vec<&str> = key.split('.').collect();
     let mut out: Vec<String> = Vec::with_capacity(parts.len() + 2);
@@ -201,7 +202,8 @@ pub fn native_key(key: &str, levels: usize) -> String {
     out.join(".")
 }
 
-/// `checkpoint` with diffusers' key names mapped onto the reference's.
+/// `checkpoint` with diffusers' key names mapped onto the reference's (`levels`: the decoder's,
+/// see [`native_key`]).
 pub fn to_native(checkpoint: &Checkpoint, levels: usize) -> Checkpoint {
     let tensors: BTreeMap<String, _> = checkpoint
         .tensors()

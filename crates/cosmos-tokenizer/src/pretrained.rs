@@ -59,7 +59,7 @@ pub(crate) fn load_halves(
     // diffusers' `AutoencoderKLCosmos` names (a `vae/` folder) onto the reference's.
     let renamed;
     let checkpoint = if video && crate::diffusers::is_diffusers_checkpoint(checkpoint) {
-        renamed = crate::diffusers::to_native(checkpoint, config.channels_mult.len());
+        renamed = crate::diffusers::to_native(checkpoint, config.decoder_channels_mult().len());
         &renamed
     } else {
         checkpoint
