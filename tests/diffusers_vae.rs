@@ -199,3 +199,91 @@ fn a_diffusers_vae_folder_and_mean_std_pt_load_as_published() {
     let raw = values(raw);
     assert!(raw.iter().zip(&got).any(|(a, b)| (a - b).abs() > 0.1));
 }
+
+#[test]
+fn published_diffusers_names_map_back_onto_nvidias() {
+    for (diffusers, native) in [
+        (
+            "encoder.down_blocks.0.resnets.1.conv1.conv_s.weight",
+            "encoder.down.0.block.1.conv1.0.conv3d.weight",
+        ),
+        (
+            "encoder.down_blocks.2.resnets.0.conv_shortcut.bias",
+            "encoder.down.2.block.0.nin_shortcut.conv3d.bias",
+        ),
+        (
+            "encoder.down_blocks.1.downsamplers.0.conv3.weight",
+            "encoder.down.1.downsample.conv3.conv3d.weight",
+        ),
+        (
+            "decoder.up_blocks.0.upsamplers.0.conv1.weight",
+            "decoder.up.2.upsample.conv1.conv3d.weight",
+        ),
+        (
+            "decoder.up_blocks.2.resnets.2.norm1.norm.weight",
+            "decoder.up.0.block.2.norm1.norm.weight",
+        ),
+        (
+            "encoder.mid_block.resnets.1.conv2.conv_t.bias",
+            "encoder.mid.block_2.conv2.1.conv3d.bias",
+        ),
+        (
+            "decoder.mid_block.attentions.0.to_q.weight",
+            "decoder.mid.attn_1.0.q.conv3d.weight",
+        ),
+        (
+            "decoder.mid_block.temp_attentions.0.to_out.0.bias",
+            "decoder.mid.attn_1.1.proj_out.conv3d.bias",
+        ),
+        (
+            "encoder.mid_block.attentions.0.norm.norm.weight",
+            "encoder.mid.attn_1.0.norm.norm.weight",
+        ),
+        ("quant_conv.weight", "quant_conv.conv3d.weight"),
+        ("post_quant_conv.bias", "post_quant_conv.conv3d.bias"),
+        (
+            "encoder.conv_in.conv_s.weight",
+            "encoder.conv_in.0.conv3d.weight",
+        ),
+        (
+            "decoder.conv_out.conv_t.bias",
+            "decoder.conv_out.1.conv3d.bias",
+        ),
+    ] {
+        assert_eq!(
+            cosmos_tokenizer::diffusers::native_key(diffusers, 3),
+            native,
+            "{diffusers}"
+        );
+    }
+}
+
+#[test]
+fn the_published_autoencoderklcosmos_config_reads() {
+    let value = serde_json::json!({
+        "_class_name": "AutoencoderKLCosmos",
+        "in_channels": 3, "out_channels": 3, "latent_channels": 16,
+        "encoder_block_out_channels": [128, 256, 512, 512],
+        "decode_block_out_channels": [256, 512, 512, 512],
+        "attention_resolutions": [32], "resolution": 1024, "num_layers": 2,
+        "patch_size": 4, "patch_type": "haar", "scaling_factor": 1.0,
+        "spatial_compression_ratio": 8, "temporal_compression_ratio": 8,
+        "latents_mean": null, "latents_std": null
+    });
+    assert!(cosmos_tokenizer::diffusers::is_diffusers_config(&value));
+    let config = cosmos_tokenizer::diffusers::config_from_diffusers(&value).unwrap();
+    let mut preset = cosmos_tokenizer::TokenizerConfig::preset("CV8x8x8").unwrap();
+    preset.num_groups = config.num_groups;
+    assert_eq!(config.channels, preset.channels);
+    assert_eq!(config.channels_mult, preset.channels_mult);
+    assert_eq!(config.spatial_compression, preset.spatial_compression);
+    assert_eq!(config.temporal_compression, preset.temporal_compression);
+    assert_eq!(config.num_res_blocks, preset.num_res_blocks);
+    assert_eq!(config.attn_resolutions, preset.attn_resolutions);
+    assert!(
+        cosmos_tokenizer::diffusers::config_from_diffusers(
+            &serde_json::json!({"encoder_block_out_channels": []})
+        )
+        .is_err()
+    );
+}
