@@ -149,16 +149,18 @@ fn cache() -> Option<Cache> {
 
 /// Resolves one model argument (see the module comment): an existing path or a non-id is
 /// returned unchanged, a cached repository id becomes its snapshot path.
-pub fn resolve(arg: &str, flag: &str) -> Result<String, HubError> {
+pub fn resolve(arg: &str, flag: &str) -> Result<String, Box<HubError>> {
     if Path::new(arg).exists() {
         return Ok(arg.to_string());
     }
     let Some(repo) = parse_repo_id(arg) else {
         return Ok(arg.to_string());
     };
-    let cache = cache().ok_or_else(|| HubError::NoCache {
-        flag: flag.into(),
-        arg: arg.into(),
+    let cache = cache().ok_or_else(|| {
+        Box::new(HubError::NoCache {
+            flag: flag.into(),
+            arg: arg.into(),
+        })
     })?;
     let cached = cache.repo(Repo::with_revision(
         repo.id.clone(),
@@ -167,7 +169,7 @@ pub fn resolve(arg: &str, flag: &str) -> Result<String, HubError> {
     ));
     // `get("")` is the snapshot folder itself when the ref and the snapshot exist.
     let Some(snapshot) = cached.get("") else {
-        return Err(HubError::NotCached {
+        return Err(Box::new(HubError::NotCached {
             flag: flag.into(),
             arg: arg.into(),
             revision_flag: if repo.revision == "main" {
@@ -178,44 +180,44 @@ pub fn resolve(arg: &str, flag: &str) -> Result<String, HubError> {
             id: repo.id,
             revision: repo.revision,
             cache: cache.path().display().to_string(),
-        });
+        }));
     };
     if repo.inner.is_empty() {
         return Ok(snapshot.display().to_string().trim_end_matches('/').into());
     }
     match cached.get(&repo.inner) {
         Some(path) => Ok(path.display().to_string()),
-        None => Err(HubError::MissingInRepo {
+        None => Err(Box::new(HubError::MissingInRepo {
             flag: flag.into(),
             arg: arg.into(),
             id: repo.id,
             inner: repo.inner,
             snapshot: snapshot.display().to_string(),
-        }),
+        })),
     }
 }
 
-fn string(value: &mut String, flag: &str) -> Result<(), HubError> {
+fn string(value: &mut String, flag: &str) -> Result<(), Box<HubError>> {
     *value = resolve(value, flag)?;
     Ok(())
 }
 
-fn path(value: &mut PathBuf, flag: &str) -> Result<(), HubError> {
+fn path(value: &mut PathBuf, flag: &str) -> Result<(), Box<HubError>> {
     if let Some(text) = value.to_str() {
         *value = resolve(text, flag)?.into();
     }
     Ok(())
 }
 
-fn opt_path(value: &mut Option<PathBuf>, flag: &str) -> Result<(), HubError> {
+fn opt_path(value: &mut Option<PathBuf>, flag: &str) -> Result<(), Box<HubError>> {
     value.as_mut().map_or(Ok(()), |v| path(v, flag))
 }
 
-fn opt_string(value: &mut Option<String>, flag: &str) -> Result<(), HubError> {
+fn opt_string(value: &mut Option<String>, flag: &str) -> Result<(), Box<HubError>> {
     value.as_mut().map_or(Ok(()), |v| string(v, flag))
 }
 
-fn generate_ar(a: &mut ArGenerateArgs) -> Result<(), HubError> {
+fn generate_ar(a: &mut ArGenerateArgs) -> Result<(), Box<HubError>> {
     string(&mut a.model, "--model")?;
     opt_path(&mut a.checkpoint, "--checkpoint")?;
     opt_path(&mut a.tokenizer, "--tokenizer")?;
@@ -223,7 +225,7 @@ fn generate_ar(a: &mut ArGenerateArgs) -> Result<(), HubError> {
 }
 
 /// Resolves every model argument of `command` in place.
-pub fn resolve_command(command: &mut Command) -> Result<(), HubError> {
+pub fn resolve_command(command: &mut Command) -> Result<(), Box<HubError>> {
     match command {
         Command::Tokenize(a) => string(&mut a.model, "--model"),
         Command::Generate(a) => path(&mut a.model, "--model"),
