@@ -45,7 +45,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub condition_frames: Option<usize>,
     /// Model folder: `transformer/`, `text_encoder/`, `tokenizer/spiece.model` and `vae/` (see
-    /// docs/diffusion.md).
+    /// docs/diffusion.md), or a Hugging Face repository id of such a pipeline in the local hub
+    /// cache (nvidia/Cosmos-1.0-Diffusion-7B-Text2World; nothing is downloaded).
     #[arg(long)]
     pub model: PathBuf,
     /// Output MP4 file.

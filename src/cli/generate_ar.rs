@@ -32,7 +32,8 @@ pub struct ArGenerateArgs {
     /// reference's ModelConfig (a checkpoint folder's config.json or a parity fixture's
     /// sidecar), or a model folder: config.json, model.pt or model.safetensors, and
     /// optionally tokenizer/ (the DV tokenizer) and text_encoder/ (T5), used when
-    /// --checkpoint / --tokenizer / --text-encoder are not given.
+    /// --checkpoint / --tokenizer / --text-encoder are not given. A folder (and --tokenizer,
+    /// --text-encoder, --checkpoint) may be a Hugging Face repository id in the local hub cache.
     #[arg(long, default_value = "4b")]
     pub model: String,
     /// The AR checkpoint: cosmos-predict1's model.pt, or safetensors with the same key names

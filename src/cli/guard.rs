@@ -93,10 +93,12 @@ pub struct VideoArgs {
     /// Face detector.
     #[arg(long, value_enum, default_value = "mtcnn")]
     pub detector: Detector,
-    /// RetinaFace weights (`Resnet50_Final.pth`).
+    /// RetinaFace weights: `Resnet50_Final.pth`, a folder holding it, or a Hugging Face
+    /// repository id in the local hub cache.
     #[arg(long, value_name = "FILE")]
     pub retinaface_weights: Option<PathBuf>,
-    /// Folder with MTCNN's pnet.pt, rnet.pt, onet.pt (default: the shipped weights).
+    /// Folder with MTCNN's pnet.pt, rnet.pt, onet.pt, or a Hugging Face repository id in the
+    /// local hub cache (default: the weights compiled into the binary).
     #[arg(long, value_name = "DIR")]
     pub mtcnn_weights: Option<PathBuf>,
     /// Frames decoded and processed at a time.
@@ -164,7 +166,13 @@ fn run_video(args: &VideoArgs, device: &Device) -> Result<i32, BoxError> {
             let weights = args.retinaface_weights.as_ref().ok_or(
                 "--detector retinaface needs --retinaface-weights (the reference's Resnet50_Final.pth)",
             )?;
-            Box::new(RetinaFaceDetector::from_file(weights, device)?)
+            // A folder (a Hugging Face snapshot, say) holds the reference's file name.
+            let file = if weights.is_dir() {
+                weights.join("Resnet50_Final.pth")
+            } else {
+                weights.clone()
+            };
+            Box::new(RetinaFaceDetector::from_file(&file, device)?)
         }
     };
     let start = Instant::now();

@@ -6,6 +6,7 @@ mod demo;
 mod generate;
 mod generate_ar;
 mod guard;
+mod hub;
 mod shots;
 mod tokenize;
 mod train;
@@ -61,7 +62,11 @@ pub const EXIT_ERROR: i32 = 2;
 
 /// Parses the command line and runs the subcommand; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(e) = hub::resolve_command(&mut cli.command) {
+        eprintln!("error: {e}");
+        return EXIT_ERROR;
+    }
     let device = match cosmos_nn::device::parse_device(&cli.device) {
         Ok(d) => d,
         Err(e) => {

@@ -19,8 +19,13 @@ MODEL is a folder as NVIDIA publishes it (encoder.jit, decoder.jit and/or autoen
 with *.safetensors under the same key names, or one such file. The architecture comes from
 --config, else a config.json beside the weights, else the preset named in the path
 (.../Cosmos-Tokenizer-CV8x8x8/). MODEL may also be a bare preset name (CI8x8, CI16x16, CV4x8x8,
-CV8x8x8, CV8x16x16, DI8x8, DI16x16, DV4x8x8, DV8x8x8, DV8x16x16): the architecture with random
-weights, for testing the plumbing; the scores are then meaningless.
+CV8x8x8, CV8x16x16, DI8x8, DI16x16, DV4x8x8, DV8x8x8, DV8x16x16) together with --random-weights:
+the architecture with random weights, for testing the plumbing; the scores are then meaningless.
+
+MODEL may also be a Hugging Face repository id (nvidia/Cosmos-Tokenizer-CI8x8, or
+ORG/NAME/SUBFOLDER such as a pipeline's .../vae), read from the local hub cache ($HF_HOME/hub or
+~/.cache/huggingface/hub) as `hf download ID` leaves it; nothing is downloaded. An id that is not
+in the cache is an error (exit 2) that prints the download command.
 
 INPUT is an image (png, jpg, ...), a video (mp4 and anything FFmpeg reads), or a .safetensors
 latents file written by this command (decoded back with the same model).
@@ -39,7 +44,8 @@ Frames are padded with black to multiples of the spatial compression and cropped
 pub struct TokenizeArgs {
     /// Image, video, or latents (.safetensors) to decode.
     pub input: PathBuf,
-    /// Model folder or checkpoint file, or a preset name for random weights.
+    /// Model folder or checkpoint file, a Hugging Face repository id in the local hub cache
+    /// (nvidia/Cosmos-Tokenizer-CI8x8), or a preset name with --random-weights.
     #[arg(long)]
     pub model: String,
     /// Architecture of the checkpoint: a preset name or a config JSON file.
@@ -69,7 +75,11 @@ pub struct TokenizeArgs {
     /// Resize every frame to WIDTHxHEIGHT first.
     #[arg(long, value_parser = parse_size)]
     pub resize: Option<(u32, u32)>,
-    /// Seed of the random weights when MODEL is a preset name.
+    /// Use random weights: the architecture of the preset named by --model (or --config).
+    /// For testing the plumbing; the reconstruction and its scores are meaningless.
+    #[arg(long)]
+    pub random_weights: bool,
+    /// Seed of the random weights (--random-weights).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -104,27 +114,48 @@ fn load_model(args: &TokenizeArgs, device: &Device) -> Result<Tokenizer, BoxErro
         Some(text) if Path::new(text).is_file() => Some(TokenizerConfig::from_json_file(text)?),
         Some(name) => Some(TokenizerConfig::preset(name)?),
     };
+    if args.random_weights {
+        let config = match (config, TokenizerConfig::preset(&args.model)) {
+            (Some(config), _) => config,
+            (None, Ok(preset)) => preset,
+            (None, Err(_)) => {
+                return Err(format!(
+                    "--random-weights: --model '{}' is no preset name ({}); name one, or give the \
+                     architecture with --config",
+                    args.model,
+                    cosmos_tokenizer::PRESETS.join(", ")
+                )
+                .into());
+            }
+        };
+        eprintln!(
+            "warning: RANDOM weights ({} architecture, seed {}): the reconstruction and its \
+             PSNR/SSIM are meaningless",
+            config.name, args.seed
+        );
+        device.seed(args.seed);
+        return Ok(Tokenizer::random(config, device)?);
+    }
     let path = Path::new(&args.model);
     if path.exists() {
         return Ok(Tokenizer::load(path, config, device)?);
     }
-    match TokenizerConfig::preset(&args.model) {
-        Ok(preset) => {
-            eprintln!(
-                "warning: '{}' is no file or folder: using the {} architecture with RANDOM weights (seed {}); \
-                 the reconstruction and its PSNR/SSIM are meaningless",
-                args.model, args.model, args.seed
-            );
-            device.seed(args.seed);
-            Ok(Tokenizer::random(config.unwrap_or(preset), device)?)
-        }
-        Err(_) => Err(format!(
-            "--model '{}' is neither a file or folder nor a preset name ({})",
-            args.model,
-            cosmos_tokenizer::PRESETS.join(", ")
+    if TokenizerConfig::preset(&args.model).is_ok() {
+        return Err(format!(
+            "--model '{}' is a preset name, not weights: add --random-weights to run that \
+             architecture with random weights, or give a model folder, file or Hugging Face id \
+             (nvidia/Cosmos-Tokenizer-{})",
+            args.model, args.model
         )
-        .into()),
+        .into());
     }
+    Err(format!(
+        "--model '{}': no such file or folder (nor a Hugging Face id or, with --random-weights, \
+         a preset name: {})",
+        args.model,
+        cosmos_tokenizer::PRESETS.join(", ")
+    )
+    .into())
 }
 
 fn progress_bar(total: Option<usize>) -> ProgressBar {

@@ -75,6 +75,34 @@ impl LatentNormalization {
         }
     }
 
+    /// Reads a tokenizer repository's `mean_std.pt` (`torch.save((mean, std))`, each
+    /// `[1, C, T, 1, 1]` or any shape of `C·T` values laid out channel-major) with the project's
+    /// one PyTorch reader.
+    pub fn from_mean_std_file(path: &std::path::Path, channels: usize) -> Result<Self> {
+        let checkpoint = cosmos_nn::checkpoint::Checkpoint::open(path)?;
+        let bad = |m: String| Error::Config(format!("{}: {m}", path.display()));
+        // The saved tuple's two entries, in order (the reader names them by position).
+        let mut keys: Vec<&str> = checkpoint.keys().collect();
+        keys.sort_by_key(|k| (k.len(), k.to_string()));
+        let [mean_key, std_key] = keys[..] else {
+            return Err(bad(format!(
+                "expected two tensors (mean, std), found {} ({keys:?})",
+                keys.len()
+            )));
+        };
+        let values = |key: &str| -> Result<Vec<f32>> {
+            checkpoint
+                .get(key)
+                .expect("listed key")
+                .clone()
+                .convert_dtype(burn::tensor::DType::F32)
+                .try_into_vec::<f32>()
+                .map_err(|e| bad(format!("tensor '{key}': {e:?}")))
+        };
+        Self::new(values(mean_key)?, values(std_key)?, channels)
+            .map_err(|e| bad(format!("latent statistics: {e}")))
+    }
+
     /// `[1, C, T, 1, 1]` tables for `t` latent frames.
     fn tables(&self, t: usize, device: &burn::tensor::Device) -> (Tensor<5>, Tensor<5>) {
         let pick = |v: &[f32]| -> Vec<f32> {

@@ -8,7 +8,9 @@
 //!   text_encoder/  config.json + *.safetensors [+ spiece.model]
 //!   tokenizer/     spiece.model (diffusers keeps the SentencePiece model here)
 //!                  or the Cosmos video tokenizer (encoder.jit / decoder.jit / *.safetensors)
-//!   vae/           the Cosmos video tokenizer, optionally config.json with latents_mean/std
+//!   vae/           the Cosmos video tokenizer: diffusers' AutoencoderKLCosmos (config.json
+//!                  with latents_mean/std + diffusion_pytorch_model.safetensors) or NVIDIA's
+//!                  encoder.jit / decoder.jit with mean_std.pt
 //! ```
 //! Each part can also be given explicitly ([`ModelPaths`]).
 
@@ -128,7 +130,8 @@ pub fn load_video_tokenizer(paths: &ModelPaths, device: &Device) -> Result<Cosmo
 }
 
 /// The continuous video tokenizer at `path` (a folder or file `cosmos-tokenizer` reads), with
-/// diffusers' latent statistics when a `config.json` beside it has them.
+/// diffusers' latent statistics when a `config.json` beside it has them, else those of a
+/// `mean_std.pt` beside it.
 pub fn load_video_tokenizer_at(
     path: impl AsRef<Path>,
     device: &Device,
@@ -147,6 +150,20 @@ pub fn load_video_tokenizer_at(
         LatentNormalization::from_diffusers_config(&value, tokenizer.latent_channels())?
     } else {
         None
+    };
+    // NVIDIA's tokenizer repositories ship the statistics as `mean_std.pt` beside the weights.
+    let folder = if path.is_dir() {
+        Some(path)
+    } else {
+        path.parent()
+    };
+    let mean_std = folder.map(|f| f.join("mean_std.pt"));
+    let normalization = match (normalization, mean_std) {
+        (None, Some(file)) if file.is_file() => Some(LatentNormalization::from_mean_std_file(
+            &file,
+            tokenizer.latent_channels(),
+        )?),
+        (normalization, _) => normalization,
     };
     CosmosVideoTokenizer::new(tokenizer, normalization)
 }

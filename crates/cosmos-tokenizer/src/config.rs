@@ -314,6 +314,9 @@ impl TokenizerConfig {
             Some(inner) if inner.is_object() => inner,
             _ => value,
         };
+        if crate::diffusers::is_diffusers_config(object) {
+            return crate::diffusers::config_from_diffusers(object);
+        }
         let config: Self = serde_json::from_value(object.clone())
             .map_err(|e| Error::Config(format!("cannot read the config: {e}")))?;
         config.validate()?;

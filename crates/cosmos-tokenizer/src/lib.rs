@@ -51,6 +51,7 @@ pub mod cache;
 pub mod chunking;
 pub mod config;
 mod cpu;
+pub mod diffusers;
 mod error;
 pub mod fsq;
 pub mod layers3d;

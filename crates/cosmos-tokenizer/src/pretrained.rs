@@ -1,5 +1,6 @@
 //! Where weights come from: NVIDIA's checkpoints (`encoder.jit`, `decoder.jit`,
-//! `autoencoder.jit`) or safetensors with the same key names, mapped onto the modules.
+//! `autoencoder.jit`) or safetensors with the same key names, mapped onto the modules; a
+//! diffusers `vae/` folder's names are first mapped back onto these ([`crate::diffusers`]).
 //!
 //! The key names are the reference modules' `state_dict` keys. The only renaming is for the
 //! two-element attention `nn.Sequential` of the video networks (`attn_1.0.` → `attn_1.spatial.`,
@@ -55,6 +56,14 @@ pub(crate) fn load_halves(
     device: &Device,
 ) -> Result<(Option<EncoderHalf>, Option<DecoderHalf>)> {
     let video = config.kind()?.is_video();
+    // diffusers' `AutoencoderKLCosmos` names (a `vae/` folder) onto the reference's.
+    let renamed;
+    let checkpoint = if video && crate::diffusers::is_diffusers_checkpoint(checkpoint) {
+        renamed = crate::diffusers::to_native(checkpoint, config.decoder_channels_mult().len());
+        &renamed
+    } else {
+        checkpoint
+    };
     let has = |prefix: &str| checkpoint.keys().any(|k| k.starts_with(prefix));
     if !has("encoder.") && !has("decoder.") {
         let sample: Vec<&str> = checkpoint.keys().take(5).collect();

@@ -20,7 +20,9 @@
 //!   burn-store's `pytorch_reader`. The saved object may be a state dict or a training
 //!   checkpoint holding one: which nested dict is taken is decided by the rule below.
 //! - **legacy `torch.save` stream** ([`CheckpointFormat::PytorchLegacy`], PyTorch < 1.6, and
-//!   the older tar layout): read by the same reader with the same rule.
+//!   the older tar layout): read by the same reader with the same rule. A zip whose saved
+//!   object is a tuple or list of tensors (`torch.save((mean, std))`, NVIDIA's `mean_std.pt`)
+//!   is read by our own pickle machine instead, its tensors named `0`, `1`, ...
 //! - **TorchScript archive** ([`CheckpointFormat::TorchScript`], `torch.jit.save`, NVIDIA's
 //!   `encoder.jit` / `decoder.jit`): the same zip layout plus `ROOT/constants.pkl` and
 //!   `ROOT/code/`. Its `data.pkl` is a tree of `__torch__.*` module objects, which
@@ -215,9 +217,21 @@ impl Checkpoint {
                         .map_err(|m| format_error(format!("TorchScript archive: {m}")))?;
                     (tensors, CheckpointFormat::TorchScript, Vec::new())
                 } else {
-                    drop(zip);
-                    let (tensors, selected) = pytorch_io::read(path, nested)?;
-                    (tensors, CheckpointFormat::PytorchZip, selected)
+                    // A tuple or list of tensors (`torch.save((mean, std))`) is read here; any
+                    // other saved object by burn-store's reader.
+                    let sequence = match nested {
+                        None => torchscript::read_sequence(&mut zip, &root, file_len)
+                            .map_err(|m| format_error(format!("torch.save archive: {m}")))?,
+                        Some(_) => None,
+                    };
+                    match sequence {
+                        Some(tensors) => (tensors, CheckpointFormat::PytorchZip, Vec::new()),
+                        None => {
+                            drop(zip);
+                            let (tensors, selected) = pytorch_io::read(path, nested)?;
+                            (tensors, CheckpointFormat::PytorchZip, selected)
+                        }
+                    }
                 }
             }
         };

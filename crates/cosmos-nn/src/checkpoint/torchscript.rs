@@ -114,6 +114,48 @@ pub(crate) fn read<R: Read + Seek>(
     materialise(zip, root, file_len, &specs, big_endian)
 }
 
+/// A `torch.save` archive whose saved object is a tuple or list of tensors (NVIDIA's
+/// `mean_std.pt`, `torch.save((mean, std))`): its tensors named by position (`0`, `1`, ...).
+/// `None` when the saved object is anything else (burn-store's reader takes those; it refuses
+/// a sequence at the root).
+pub(crate) fn read_sequence<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    root: &str,
+    file_len: u64,
+) -> Result<Option<BTreeMap<String, TensorData>>, String> {
+    // Anything this reader cannot take is left to burn-store's, as before.
+    let Ok(pickle_bytes) = read_entry(zip, &format!("{root}data.pkl"), MAX_PICKLE_BYTES, file_len)
+    else {
+        return Ok(None);
+    };
+    let Ok(pickle) = pickle::parse(&pickle_bytes) else {
+        return Ok(None);
+    };
+    let Some(items) = pickle.as_sequence(pickle.root()) else {
+        return Ok(None);
+    };
+    let mut specs = Vec::with_capacity(items.len());
+    for (i, &item) in items.iter().enumerate() {
+        let TensorCall::Tensor(callable, args) = tensor_call(&pickle, item) else {
+            return Ok(None);
+        };
+        let spec =
+            tensor_spec(&pickle, callable, args, 0).map_err(|e| format!("tensor {i}: {e}"))?;
+        specs.push((i.to_string(), spec));
+    }
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let big_endian = match zip.index_for_name(&format!("{root}byteorder")) {
+        None => false,
+        Some(_) => {
+            let text = read_entry(zip, &format!("{root}byteorder"), 16, file_len)?;
+            String::from_utf8_lossy(&text).trim() == "big"
+        }
+    };
+    materialise(zip, root, file_len, &specs, big_endian).map(Some)
+}
+
 /// Walks the module tree from the pickle's root and describes every tensor attribute.
 pub(crate) fn collect_tensors(pickle: &Pickle) -> Result<Vec<(String, TensorSpec)>, String> {
     let mut walker = Walker {
