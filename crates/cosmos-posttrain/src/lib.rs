@@ -13,6 +13,8 @@
 //! - [`ar`]: fine-tuning the Cosmos autoregressive model on discrete video tokens (full or
 //!   LoRA, optional per-frame action conditioning).
 //! - [`metrics`]: PSNR and ball-position error of predictions.
+//! - [`recipes`]: `cosmos train dit` / `cosmos train ar` as library calls (a world-model folder
+//!   or a diffusers DiT as the base).
 
 pub mod ar;
 pub mod conditioning;
@@ -20,6 +22,7 @@ pub mod data;
 pub mod error;
 pub mod lora;
 pub mod metrics;
+pub mod recipes;
 pub mod simulator;
 pub mod tokenizer_train;
 pub mod trainer;
