@@ -331,7 +331,7 @@ fn train_dit(args: &DitArgs, device: &Device) -> Result<(), BoxError> {
     let done = post_train_dit(
         &recipe,
         device,
-        &mut |line| log_bar.println(line),
+        &mut |line| log_bar.suspend(|| eprintln!("{line}")),
         &mut report,
     )?;
     progress.finish_and_clear();
@@ -650,7 +650,7 @@ fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
         base,
         &recipe,
         device,
-        &mut |line| log_bar.println(line),
+        &mut |line| log_bar.suspend(|| eprintln!("{line}")),
         &mut report,
     )?;
     progress.finish_and_clear();
