@@ -1,29 +1,31 @@
 //! `cosmos train`: post-training.
 //!
-//! - `cosmos train dit`: fine-tunes a Cosmos DiT (a diffusers folder) on webdataset shards from
-//!   `cosmos curate`, with extra per-frame conditioning (action, camera pose, view index) from
-//!   zero-initialised projections or a text instruction through cross-attention; full
-//!   fine-tuning or LoRA; checkpoints with `--resume`.
+//! - `cosmos train dit`: fine-tunes a world-model folder (`cosmos world model`) into a new
+//!   world-model folder, or a Cosmos DiT (a diffusers folder) with extra per-frame conditioning
+//!   (action, camera pose, view index) from zero-initialised projections or a text instruction
+//!   through cross-attention, on webdataset shards from `cosmos curate`; full fine-tuning or
+//!   LoRA; checkpoints with `--resume`.
 //! - `cosmos train ar`: fine-tunes the Cosmos autoregressive model on the discrete video tokens
 //!   of curated shards (next-token cross-entropy on the predicted frames), full or LoRA, with
 //!   optional per-frame actions through a zero-initialised projection; checkpoints with
 //!   `--resume`.
 //! - `cosmos train world-tokenizer` / `cosmos train world-model`: reproduce the small world
 //!   tokenizer and action-conditioned world model shipped in `cosmos-posttrain`.
+//!
+//! The recipes themselves are `cosmos_posttrain::recipes` (and `world_model::train_world_model`);
+//! this file only turns arguments into them and prints what they report.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use cosmos_diffusion::pretrained::{ModelPaths, load_text_encoder, load_video_tokenizer};
-use cosmos_diffusion::{LatentDecoder, LatentEncoder};
-use cosmos_nn::burn::tensor::{DType, Device, Tensor};
-use cosmos_posttrain::conditioning::{ConditionKind, ConditionedDit, FrameConditionerConfig};
-use cosmos_posttrain::data::{ClipEncoder, LatentNormalization, ShardOptions, encode_shards};
-use cosmos_posttrain::lora::{self, LoraConfig};
-use cosmos_posttrain::trainer::{
-    CHECKPOINT_FILE, RunInfo, TrainOptions, TrainProgress, Trainer, export_diffusers,
-    module_tensors, write_safetensors,
+use cosmos_nn::burn::tensor::Device;
+use cosmos_posttrain::conditioning::ConditionKind;
+use cosmos_posttrain::lora::LoraConfig;
+use cosmos_posttrain::recipes::{
+    ArData, ArRecipe, DitBase, DitRecipe, find_shards, post_train_ar, post_train_dit,
+    read_prompt_embeddings,
 };
+use cosmos_posttrain::trainer::{TrainOptions, TrainProgress};
 use cosmos_posttrain::world::{VALIDATION_SEEDS, WorldConfig};
 use cosmos_posttrain::world_model::{
     WorldModel, WorldModelTrainOptions, action_response, evaluate, train_world_model,
@@ -52,17 +54,21 @@ pub enum TrainCommand {
 #[derive(Args, Debug)]
 pub struct DitArgs {
     /// Folder of webdataset shards (`*.tar`, searched recursively) written by `cosmos curate`.
-    #[arg(long)]
+    #[arg(long, visible_alias = "data")]
     pub shards: PathBuf,
-    /// The DiT to fine-tune: a diffusers pipeline folder (transformer/, vae/, text_encoder/) or
-    /// a transformer folder (config.json + *.safetensors or model.pt).
+    /// The base: a world-model folder (`cosmos world model --out DIR`, or an earlier run's
+    /// output), a diffusers pipeline folder (transformer/, vae/, text_encoder/) or a
+    /// transformer folder (config.json + *.safetensors or model.pt).
     #[arg(long)]
     pub model: PathBuf,
-    /// Output folder: checkpoint.safetensors while training; transformer/ (diffusers format,
-    /// LoRA merged), conditioner.safetensors and posttrain.json at the end.
+    /// Output folder: checkpoint.safetensors while training. A world-model base gives a
+    /// world-model folder (config.json, model.safetensors, tokenizer/) for `cosmos generate
+    /// --model OUT --actions A.json`; a DiT base gives transformer/ (diffusers format, LoRA
+    /// merged) and conditioner.safetensors. Both write posttrain.json.
     #[arg(long)]
     pub out: PathBuf,
-    /// Extra conditioning (repeat or comma-separate): action, camera, view, text.
+    /// Extra conditioning (repeat or comma-separate): action, camera, view, text. A world
+    /// model is conditioned on actions already (give `action` or nothing).
     #[arg(long, value_delimiter = ',')]
     pub condition: Vec<String>,
     /// LoRA rank (full fine-tuning when absent).
@@ -96,24 +102,35 @@ pub struct DitArgs {
     /// tokenizer; default: the model folder's vae/ (with its latent normalisation).
     #[arg(long)]
     pub tokenizer: Option<String>,
-    /// Frames per training clip (1 + k·n for temporal compression k).
-    #[arg(long, default_value_t = 17)]
-    pub frames: usize,
-    /// Frame width after resizing.
-    #[arg(long, default_value_t = 64)]
-    pub width: u32,
-    /// Frame height after resizing.
-    #[arg(long, default_value_t = 64)]
-    pub height: u32,
+    /// Frames per training clip (1 + k·n for temporal compression k; default 17, a world
+    /// model: its window, 9 for the shipped one).
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Frame width after resizing (default 64; a world model: its own).
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Frame height after resizing (default 64; a world model: its own).
+    #[arg(long)]
+    pub height: Option<u32>,
     /// Keep one decoded frame in N.
     #[arg(long, default_value_t = 1)]
     pub stride: usize,
-    /// Latent frames that condition (Video2World; no loss on them).
-    #[arg(long, default_value_t = 1)]
-    pub condition_frames: usize,
-    /// Frame rate given to RoPE.
-    #[arg(long, default_value_t = 24.0)]
-    pub fps: f64,
+    /// Cut each clip into windows of --frames frames starting every N frames (default: a
+    /// world model every 4, a DiT the first window only).
+    #[arg(long)]
+    pub window_step: Option<usize>,
+    /// Latent frames that condition (Video2World; no loss on them; default 1, a world model 2).
+    #[arg(long)]
+    pub condition_frames: Option<usize>,
+    /// Frame rate given to RoPE (default 24; a world model: its own).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Mean of ln σ during training (default 0; a world model 3.4, as it was trained).
+    #[arg(long)]
+    pub p_mean: Option<f64>,
+    /// Standard deviation of ln σ (default 1.2; a world model 0.3).
+    #[arg(long)]
+    pub p_std: Option<f64>,
     /// Clip-record field holding one action vector per frame.
     #[arg(long, default_value = "actions")]
     pub action_field: String,
@@ -270,260 +287,79 @@ fn bar(steps: usize) -> Result<ProgressBar, BoxError> {
     Ok(bar)
 }
 
-fn find_shards(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), BoxError> {
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            find_shards(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "tar") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn train_dit(args: &DitArgs, device: &Device) -> Result<(), BoxError> {
-    let kinds = args
+    let conditions = args
         .condition
         .iter()
         .map(|c| c.parse::<ConditionKind>())
         .collect::<Result<Vec<_>, _>>()?;
-    let mut shards = Vec::new();
-    find_shards(&args.shards, &mut shards)?;
-    shards.sort();
-    if shards.is_empty() {
-        return Err(format!("{}: no *.tar shards", args.shards.display()).into());
-    }
-    let paths = ModelPaths::find(&args.model).ok();
-    let transformer = match &paths {
-        Some(p) => p.transformer.clone(),
-        None if args.model.join("transformer").is_dir() => args.model.join("transformer"),
-        None => args.model.clone(),
-    };
-    let dit = cosmos_diffusion::load_dit(&transformer, device)?;
-    if args.condition_frames > 0 && !dit.config.has_condition_mask() {
-        return Err(
-            "this DiT is a Text2World model: pass --condition-frames 0 or use a Video2World one"
-                .into(),
-        );
-    }
-    eprintln!(
-        "DiT: {} blocks, hidden {}, from {}",
-        dit.config.num_layers,
-        dit.config.hidden_size(),
-        transformer.display()
-    );
-
-    // Latents: shards → frames → tokenizer (cached).
-    let shard_options = ShardOptions {
-        frames: args.frames,
-        size: (args.width, args.height),
-        stride: args.stride,
-        action_field: kinds
-            .contains(&ConditionKind::Action)
-            .then(|| args.action_field.clone()),
-        camera_field: kinds
-            .contains(&ConditionKind::Camera)
-            .then(|| args.camera_field.clone()),
-        view_field: kinds
-            .contains(&ConditionKind::View)
-            .then(|| args.view_field.clone()),
-    };
-    let cache = args.cache.clone().unwrap_or_else(|| args.out.join("cache"));
-    let mut log = |line: &str| eprintln!("{line}");
-    let mut text_encoder = if kinds.contains(&ConditionKind::Text) {
-        let p = paths
-            .as_ref()
-            .ok_or("--condition text needs a pipeline folder with text_encoder/ (T5)")?;
-        Some(load_text_encoder(p, device)?)
-    } else {
-        None
-    };
-    let mut embed_text = |text: &str| -> cosmos_posttrain::Result<Vec<f32>> {
-        use cosmos_diffusion::TextEncoder;
-        let encoder = text_encoder.as_mut().expect("only called with text");
-        let e = encoder
-            .encode(&[text])
-            .map_err(|e| cosmos_posttrain::Error::Config(format!("text encoder: {e}")))?;
-        Ok(e.embeddings
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default())
-    };
-    let context_shape = if kinds.contains(&ConditionKind::Text) {
-        let n = embed_text("")?.len();
-        let d = dit.config.text_embed_dim;
-        Some([n / d, d])
-    } else {
-        None
-    };
-    let (mut set, normalization) = match args.tokenizer.as_deref() {
-        Some(which) => {
-            let tokenizer = if which == "world" {
-                cosmos_posttrain::tokenizer_train::load_world_tokenizer(device)?
-            } else {
-                cosmos_tokenizer::Tokenizer::load(which, None, device)?
-            };
-            let mut encode = |v: Tensor<5>| Ok(tokenizer.encode(v)?.latent);
-            let mut encoder = ClipEncoder::tokenizer(&tokenizer, &mut encode);
-            let text = context_shape.map(|s| (&mut embed_text as &mut _, s));
-            let set = encode_shards(
-                &shards,
-                &mut encoder,
-                &shard_options,
-                Some(&cache),
-                text,
-                &mut log,
-            )?;
-            let n = LatentNormalization::fit(&set);
-            (set, n)
-        }
-        None => {
-            let p = paths.as_ref().ok_or(
-                "no video tokenizer: pass --tokenizer DIR (or `world`), or a pipeline folder with vae/",
-            )?;
-            let mut tokenizer = load_video_tokenizer(p, device)?;
-            let k = tokenizer.temporal_compression();
-            // The pipeline's encoder already normalises latents to the DiT's scale.
-            let mut encode = |v: Tensor<5>| {
-                tokenizer
-                    .encode(v)
-                    .map_err(|e| cosmos_posttrain::Error::Config(format!("video tokenizer: {e}")))
-            };
-            let mut encoder = ClipEncoder {
-                encode: &mut encode,
-                temporal_compression: k,
-                device: device.clone(),
-            };
-            let text = context_shape.map(|s| (&mut embed_text as &mut _, s));
-            let set = encode_shards(
-                &shards,
-                &mut encoder,
-                &shard_options,
-                Some(&cache),
-                text,
-                &mut log,
-            )?;
-            (set, LatentNormalization::default())
-        }
-    };
-    set.normalize(normalization);
-    if let Some(v) = args.views {
-        if set.views.is_some_and(|found| found > v) {
-            return Err(format!(
-                "--views {v}, but the data has view indices up to {}",
-                set.views.unwrap_or(1) - 1
-            )
-            .into());
-        }
-        set.views = set.views.map(|_| v);
-    }
-    let [_, t, _, _] = set.shape;
-    let pt = dit.config.patch_size[0];
-    let per_token = |d: usize| d * pt;
-    if t % pt != 0 {
-        return Err(
-            format!("{t} latent frames are not a multiple of the temporal patch {pt}").into(),
-        );
-    }
-    if pt != 1 && (set.action_dim.is_some() || set.camera_dim.is_some()) {
-        return Err("per-frame conditioning needs a temporal patch size of 1".into());
-    }
-    eprintln!(
-        "data: {} clips, latent {:?}, actions {:?}, camera {:?}, views {:?}, text {:?}",
-        set.len(),
-        set.shape,
-        set.action_dim,
-        set.camera_dim,
-        set.views,
-        set.context_shape
-    );
-
-    // Model: the DiT + zero-initialised conditioners (+ LoRA).
-    let conditioner = FrameConditionerConfig::new(dit.config.hidden_size())
-        .with_action_dim(set.action_dim.map(per_token))
-        .with_camera_dim(set.camera_dim.map(per_token))
-        .with_views(set.views)
-        .init(device)?;
-    let mut model = ConditionedDit::new(dit, conditioner)?;
-    let lora_config = args.lora.map(|rank| LoraConfig {
-        alpha: args.lora_alpha.unwrap_or(rank as f64),
-        ..LoraConfig::new(rank)
-    });
-    if let Some(l) = &lora_config {
-        model = lora::apply(model, l)?;
-        eprintln!(
-            "LoRA rank {}: {} adapter parameters",
-            l.rank,
-            lora::adapter_params(&model)
-        );
-    }
-    let options = TrainOptions {
+    let size = (args.width.is_some() || args.height.is_some())
+        .then(|| (args.width.unwrap_or(64), args.height.unwrap_or(64)));
+    let recipe = DitRecipe {
+        conditions,
+        lora: lora_config(args.lora, args.lora_alpha),
         steps: args.steps,
         batch_size: args.batch,
         learning_rate: args.lr,
         warmup_steps: args.warmup,
         seed: args.seed,
-        condition_frames: args.condition_frames,
-        fps: Some(args.fps),
-        checkpoint_every: Some(args.every.max(1)),
-        out_dir: Some(args.out.clone()),
+        checkpoint_every: args.every,
         motion_weight: args.motion_weight,
-        ..TrainOptions::default()
-    };
-    let mut trainer = Trainer::new(model, options)?;
-    let checkpoint = args.out.join(CHECKPOINT_FILE);
-    if args.resume {
-        trainer.resume(&checkpoint)?;
-        eprintln!(
-            "resumed from {} at step {}",
-            checkpoint.display(),
-            trainer.step
-        );
-    }
-    let (progress, mut report) = step_progress(args.steps, trainer.step, args.log_every)?;
-    let summary = trainer.run(&set, &mut report)?;
-    progress.finish_and_clear();
-
-    // Export: the DiT in diffusers format (LoRA merged), the conditioners, the settings.
-    let model = trainer.into_model();
-    let model = if lora_config.is_some() {
-        lora::merge(model)
-    } else {
-        model
-    };
-    export_diffusers(&model.dit, &args.out.join("transformer"), DType::F32)?;
-    write_safetensors(
-        &args.out.join("conditioner.safetensors"),
-        &module_tensors(&model.conditioner, ""),
-        Default::default(),
-        DType::F32,
-    )?;
-    RunInfo {
-        conditions: args.condition.clone(),
-        action_dim_per_latent_frame: set.action_dim,
-        camera_dim_per_latent_frame: set.camera_dim,
-        views: set.views,
-        text_context: set.context_shape,
-        latent_normalization: normalization,
+        p_mean: args.p_mean,
+        p_std: args.p_std,
+        resume: args.resume,
+        tokenizer: args.tokenizer.clone(),
         frames: args.frames,
-        size: [args.width, args.height],
-        condition_latent_frames: args.condition_frames,
-        lora: lora_config,
-        steps: summary.steps,
-        final_loss: summary.final_loss,
-    }
-    .save(&args.out.join("posttrain.json"))?;
+        size,
+        stride: args.stride,
+        window_step: args.window_step,
+        condition_frames: args.condition_frames,
+        fps: args.fps,
+        action_field: args.action_field.clone(),
+        camera_field: args.camera_field.clone(),
+        view_field: args.view_field.clone(),
+        views: args.views,
+        cache: args.cache.clone(),
+        ..DitRecipe::new(
+            find_shards(&args.shards)?,
+            args.model.clone(),
+            args.out.clone(),
+        )
+    };
+    let (progress, mut report) = step_progress(args.steps, 0, args.log_every)?;
+    let log_bar = progress.clone();
+    let done = post_train_dit(
+        &recipe,
+        device,
+        &mut |line| log_bar.suspend(|| eprintln!("{line}")),
+        &mut report,
+    )?;
+    progress.finish_and_clear();
+    let s = &done.summary;
+    let what = match done.base {
+        DitBase::WorldModel => format!(
+            "a world-model folder: cosmos generate --model {} --input-video CONTEXT.mp4 --actions PLAN.json",
+            done.out.display()
+        ),
+        DitBase::Dit => "transformer/, conditioner.safetensors".to_string(),
+    };
     println!(
-        "trained {} steps in {:.0} s, loss {:.4} → {:.4}; wrote {}",
-        summary.steps,
-        summary.seconds,
-        summary.first_loss,
-        summary.final_loss,
-        args.out.display()
+        "trained {} steps on {} samples in {:.0} s, loss {:.4} → {:.4}; wrote {} ({what})",
+        s.steps,
+        done.samples,
+        s.seconds,
+        s.first_loss,
+        s.final_loss,
+        done.out.display()
     );
     Ok(())
+}
+
+fn lora_config(rank: Option<usize>, alpha: Option<f64>) -> Option<LoraConfig> {
+    rank.map(|rank| LoraConfig {
+        alpha: alpha.unwrap_or(rank as f64),
+        ..LoraConfig::new(rank)
+    })
 }
 
 fn train_tokenizer(args: &WorldTokenizerArgs) -> Result<(), BoxError> {
@@ -747,45 +583,7 @@ fn load_ar_model(
     Ok((model, checkpoint))
 }
 
-/// One embedding tensor `[keys, dim]` (or `[1, keys, dim]`) as `(values, [keys, dim])`.
-fn read_prompt_embeddings(path: &Path) -> Result<(Vec<f32>, [usize; 2]), BoxError> {
-    let checkpoint = cosmos_nn::checkpoint::Checkpoint::open(path)?;
-    let mut keys = checkpoint.keys();
-    let (Some(key), None) = (keys.next(), keys.next()) else {
-        return Err(format!(
-            "{}: expected exactly one tensor (T5 embeddings), found {}",
-            path.display(),
-            checkpoint.len()
-        )
-        .into());
-    };
-    let data = checkpoint
-        .get(key)
-        .ok_or_else(|| format!("{}: tensor '{key}' is unreadable", path.display()))?;
-    let shape = data.shape().to_vec();
-    let (l, d) = match shape[..] {
-        [l, d] | [1, l, d] => (l, d),
-        _ => {
-            return Err(format!(
-                "{}: expected embeddings [keys, dim] or [1, keys, dim], found {shape:?}",
-                path.display()
-            )
-            .into());
-        }
-    };
-    let values: Vec<f32> = data
-        .clone()
-        .convert_dtype(DType::F32)
-        .try_into_vec()
-        .map_err(|e| format!("{}: {e:?}", path.display()))?;
-    Ok((values, [l, d]))
-}
-
 fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
-    use cosmos_posttrain::ar::{
-        AR_CHECKPOINT_FILE, ArRunInfo, ArTrainOptions, ArTrainer, ConditionedAr, TokenSet,
-        adapter_params, apply_lora, encode_token_shards, export_checkpoint, merge_lora,
-    };
     let actions = match args
         .condition
         .iter()
@@ -803,7 +601,7 @@ fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
         }
     };
     let (base, checkpoint_path) = load_ar_model(args, device)?;
-    let config = base.config().clone();
+    let config = base.config();
     eprintln!(
         "AR model: {} layers, dim {}, vocabulary {}, grid {:?}, from {}",
         config.n_layers,
@@ -812,173 +610,67 @@ fn train_ar(args: &ArArgs, device: &Device) -> Result<(), BoxError> {
         config.video_latent_shape,
         checkpoint_path.display()
     );
-    let [t, h, w] = config
-        .latent_shape()
-        .ok_or("the model config has no video_latent_shape [T, H, W]")?;
-    let context = match (&args.prompt_embeddings, config.insert_cross_attn) {
-        (Some(p), true) => Some(read_prompt_embeddings(p)?),
-        (None, true) => {
-            return Err("this is a Video2World model with cross-attention: give --prompt-embeddings (T5 embeddings of the clips' prompt)".into());
-        }
-        (Some(_), false) => return Err("this model takes no text: drop --prompt-embeddings".into()),
-        (None, false) => None,
-    };
-
-    // Tokens: a cached set, or shards → frames → DV tokenizer (cached per shard).
-    let set = match (&args.tokens, &args.shards) {
-        (Some(path), _) => TokenSet::load(path)?,
-        (None, Some(dir)) => {
-            let mut shards = Vec::new();
-            find_shards(dir, &mut shards)?;
-            shards.sort();
-            if shards.is_empty() {
-                return Err(format!("{}: no *.tar shards", dir.display()).into());
-            }
-            let tokenizer_path = args
+    let data = match (&args.tokens, &args.shards) {
+        (Some(path), _) => ArData::Tokens(path.clone()),
+        (None, Some(dir)) => ArData::Shards {
+            shards: find_shards(dir)?,
+            tokenizer: args
                 .tokenizer
-                .as_ref()
-                .ok_or("--shards needs --tokenizer (the discrete video tokenizer)")?;
-            let tokenizer =
-                cosmos_ar::tokenizer::load_discrete_video_tokenizer(tokenizer_path, device)?;
-            let k = tokenizer.temporal_compression();
-            let s = tokenizer.spatial_compression();
-            let shard_options = ShardOptions {
-                frames: 1 + (t - 1) * k,
-                size: ((w * s) as u32, (h * s) as u32),
-                stride: args.stride,
-                action_field: actions.then(|| args.action_field.clone()),
-                ..ShardOptions::default()
-            };
-            let cache = args
-                .cache
                 .clone()
-                .unwrap_or_else(|| args.out.join("token-cache"));
-            let mut embed = |_: &str| -> cosmos_posttrain::Result<Vec<f32>> {
-                Ok(context.as_ref().map(|(v, _)| v.clone()).unwrap_or_default())
-            };
-            let text = context
-                .as_ref()
-                .map(|(_, shape)| (&mut embed as &mut _, *shape));
-            let set = encode_token_shards(
-                &shards,
-                &tokenizer,
-                device,
-                &shard_options,
-                Some(&cache),
-                text,
-                &mut |line| eprintln!("{line}"),
-            )?;
-            set.save(&args.out.join("tokens.safetensors"))?;
-            set
-        }
+                .ok_or("--shards needs --tokenizer (the discrete video tokenizer)")?,
+        },
         (None, None) => return Err("give --shards (with --tokenizer) or --tokens".into()),
     };
-    if actions && set.action_dim.is_none() {
-        return Err("--condition action, but the token set carries no actions".into());
-    }
-    // The set may carry actions the run does not use.
-    let set = if actions {
-        set
-    } else {
-        let mut plain = set;
-        plain.action_dim = None;
-        plain.samples.iter_mut().for_each(|s| s.actions = None);
-        plain
-    };
-    if config.insert_cross_attn && set.context_shape.is_none() {
-        return Err("this model has cross-attention, but the token set carries no text embeddings (build it with --prompt-embeddings)".into());
-    }
-    eprintln!(
-        "data: {} sequences over the grid {:?}, actions {:?}, text {:?}",
-        set.len(),
-        set.latent_shape,
-        set.action_dim,
-        set.context_shape
-    );
-
-    // Model: the transformer + a zero-initialised action projection (+ LoRA).
-    let mut model = ConditionedAr::new(base, set.action_dim)?;
-    let lora_config = args.lora.map(|rank| LoraConfig {
-        alpha: args.lora_alpha.unwrap_or(rank as f64),
-        ..LoraConfig::new(rank)
-    });
-    if let Some(l) = &lora_config {
-        model = apply_lora(model, l)?;
-        eprintln!(
-            "LoRA rank {}: {} adapter parameters",
-            l.rank,
-            adapter_params(&model)
-        );
-    }
-    let options = ArTrainOptions {
+    let recipe = ArRecipe {
+        data,
+        out: args.out.clone(),
+        actions,
+        lora: lora_config(args.lora, args.lora_alpha),
         steps: args.steps,
         batch_size: args.batch,
         learning_rate: args.lr,
         warmup_steps: args.warmup,
-        seed: args.seed,
-        condition_frames: args.condition_frames,
-        checkpoint_every: Some(args.every.max(1)),
-        out_dir: Some(args.out.clone()),
         max_seconds: args.minutes.map(|m| m * 60.0),
-        ..ArTrainOptions::default()
+        seed: args.seed,
+        resume: args.resume,
+        checkpoint_every: args.every,
+        condition_frames: args.condition_frames,
+        stride: args.stride,
+        action_field: args.action_field.clone(),
+        prompt_embeddings: args
+            .prompt_embeddings
+            .as_deref()
+            .map(read_prompt_embeddings)
+            .transpose()?,
+        cache: args.cache.clone(),
     };
-    let mut trainer = ArTrainer::new(model, options)?;
-    let checkpoint = args.out.join(AR_CHECKPOINT_FILE);
-    if args.resume {
-        trainer.resume(&checkpoint)?;
-        eprintln!(
-            "resumed from {} at step {}",
-            checkpoint.display(),
-            trainer.step
-        );
-    }
-    let (progress, mut report) = step_progress(args.steps, trainer.step, args.log_every)?;
-    let summary = trainer.run(&set, &mut report)?;
+    let (progress, mut report) = step_progress(args.steps, 0, args.log_every)?;
+    let log_bar = progress.clone();
+    let done = post_train_ar(
+        base,
+        &recipe,
+        device,
+        &mut |line| log_bar.suspend(|| eprintln!("{line}")),
+        &mut report,
+    )?;
     progress.finish_and_clear();
-
-    // Export: the transformer in the reference format (LoRA merged), the action projection,
-    // the settings.
-    let model = trainer.into_model();
-    let model = if lora_config.is_some() {
-        merge_lora(model)
-    } else {
-        model
-    };
-    let exported = export_checkpoint(&model.model, &args.out.join("model"), DType::F32)?;
-    if let Some(projection) = &model.action_projection {
-        write_safetensors(
-            &args.out.join("action_projection.safetensors"),
-            &module_tensors(projection, ""),
-            Default::default(),
-            DType::F32,
-        )?;
-    }
-    ArRunInfo {
-        action_dim_per_latent_frame: model.action_dim(),
-        latent_shape: set.latent_shape,
-        condition_latent_frames: args.condition_frames,
-        lora: lora_config,
-        steps: summary.steps,
-        final_loss: summary.final_loss,
-    }
-    .save(&args.out.join("posttrain.json"))?;
-    let with_actions = if model.action_projection.is_some() {
-        format!(
+    let with_actions = match &done.action_projection {
+        Some(p) => format!(
             " --actions ACTIONS.json --action-projection {}",
-            args.out.join("action_projection.safetensors").display()
-        )
-    } else {
-        String::new()
+            p.display()
+        ),
+        None => String::new(),
     };
+    let s = &done.summary;
     println!(
         "trained {} steps in {:.0} s, loss {:.4} → {:.4}; wrote {} (cosmos generate-ar --model {} --checkpoint {}{with_actions})",
-        summary.steps,
-        summary.seconds,
-        summary.first_loss,
-        summary.final_loss,
+        s.steps,
+        s.seconds,
+        s.first_loss,
+        s.final_loss,
         args.out.display(),
-        args.out.join("model").join("config.json").display(),
-        exported.display()
+        done.config.display(),
+        done.checkpoint.display()
     );
     Ok(())
 }

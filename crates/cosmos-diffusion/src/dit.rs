@@ -101,6 +101,22 @@ impl DitBlock {
         temb: &Tensor<2>,
         positions: &DitPositions,
     ) -> Tensor<3> {
+        self.forward_views(x, context, embedded, temb, positions, 1)
+    }
+
+    /// [`forward`](Self::forward) for `views` camera views laid one after the other in the
+    /// token sequence (cosmos-predict1's multi-view DiT): self-attention runs over all of them
+    /// together, cross-attention per view, each view's tokens attending to its own block of
+    /// `context` (`[batch, views·M, text_dim]`, view-major). `views = 1` is the plain block.
+    pub fn forward_views(
+        &self,
+        x: Tensor<3>,
+        context: &Tensor<3>,
+        embedded: &Tensor<2>,
+        temb: &Tensor<2>,
+        positions: &DitPositions,
+        views: usize,
+    ) -> Tensor<3> {
         let mut x = match &positions.extra {
             Some(extra) => crate::cpu::add_tokens(x, extra.clone()),
             None => x,
@@ -112,7 +128,22 @@ impl DitBlock {
         x = crate::cpu::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm2, x.clone(), embedded, temb.clone());
-        let h = attend(&self.attn2, h, Some(context.clone()), None);
+        let h = if views > 1 {
+            // [B, V·L, D] → [B·V, L, D] and the context [B, V·M, E] → [B·V, M, E]: view v's
+            // tokens meet the v-th block of the context only.
+            let [b, n, d] = h.dims();
+            let [_, m, e] = context.dims();
+            let per_view = context.clone().reshape([b * views, m / views, e]);
+            attend(
+                &self.attn2,
+                h.reshape([b * views, n / views, d]),
+                Some(per_view),
+                None,
+            )
+            .reshape([b, n, d])
+        } else {
+            attend(&self.attn2, h, Some(context.clone()), None)
+        };
         x = crate::cpu::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm3, x.clone(), embedded, temb.clone());
@@ -144,7 +175,7 @@ fn attend(
 }
 
 /// `LayerNorm(x)·(1 + scale) + shift` with the block's modulation vectors; returns the gate too.
-fn modulated(
+pub(crate) fn modulated(
     norm: &AdaLnModulation,
     x: Tensor<3>,
     embedded: &Tensor<2>,
@@ -472,6 +503,26 @@ impl CosmosDit {
         extra: Option<Tensor<5>>,
         conditioning: &DitConditioning,
     ) -> Result<Tensor<5>> {
+        let wanted = self.extra_input_channels();
+        let (mut parts, padding) = self.input_parts(x, extra, wanted, conditioning)?;
+        parts.extend(padding);
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Tensor::cat(parts, 1)
+        })
+    }
+
+    /// The input channels, checked: `[x, condition mask, extra channels]` (`wanted` of them)
+    /// and the padding-mask channel (when the network concatenates one), kept apart for
+    /// networks that put more channels after it (the multi-view DiT's view embedding).
+    pub(crate) fn input_parts(
+        &self,
+        x: Tensor<5>,
+        extra: Option<Tensor<5>>,
+        wanted: usize,
+        conditioning: &DitConditioning,
+    ) -> Result<(Vec<Tensor<5>>, Option<Tensor<5>>)> {
         let c = &self.config;
         let [b, ch, t, h, w] = x.dims();
         if b == 0 || ch != c.out_channels {
@@ -506,7 +557,6 @@ impl CosmosDit {
             }
             (None, false) => {}
         }
-        let wanted = self.extra_input_channels();
         match extra {
             Some(e) if e.dims() == [b, wanted, t, h, w] && wanted > 0 => parts.push(e),
             None if wanted == 0 => {}
@@ -534,13 +584,12 @@ impl CosmosDit {
                 }
                 None => Tensor::zeros([b, 1, h, w], &device),
             };
-            parts.push(mask.unsqueeze_dim::<5>(2).expand([b, 1, t, h, w]));
+            return Ok((
+                parts,
+                Some(mask.unsqueeze_dim::<5>(2).expand([b, 1, t, h, w])),
+            ));
         }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one part")
-        } else {
-            Tensor::cat(parts, 1)
-        })
+        Ok((parts, None))
     }
 
     /// The action's AdaLN-LoRA term `[batch, 3·hidden]`, after checking that the action fits

@@ -86,6 +86,7 @@ pub mod edm;
 pub mod embed;
 pub mod error;
 pub mod guidance;
+pub mod multiview;
 pub mod noise;
 pub mod parity;
 pub mod pipeline;

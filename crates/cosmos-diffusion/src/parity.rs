@@ -105,6 +105,9 @@ fn first_present<'a>(fixture: &Fixture, names: &[&'a str]) -> Option<&'a str> {
 /// action of an action-conditioned network (`__action__` `[B, T−1, dim]`, first row used, as the
 /// reference does) → `__output__`, plus `__action_embedding_B_3D__` when the fixture has it.
 pub fn verify_dit(fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>> {
+    if is_multiview(fixture) {
+        return verify_multiview_dit(fixture, device);
+    }
     let dit = fixture_dit(fixture, device)?;
     let x = fixture.tensor::<5>("x", device)?;
     let missing = |what: &str| fixture_error(fixture, format!("no {what} input"));
@@ -155,6 +158,70 @@ pub fn verify_dit(fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>>
     let y = dit.forward(x, timestep, context, &conditioning)?;
     out.push(fixture.compare("output", y.into_data())?);
     Ok(out)
+}
+
+/// Whether the fixture holds cosmos-predict1's multi-view network (`n_views` in its config).
+fn is_multiview(fixture: &Fixture) -> bool {
+    fixture
+        .json
+        .get("cosmos_predict1_config")
+        .and_then(|c| c.get("n_views"))
+        .is_some()
+}
+
+/// One forward of the multi-view DiT ([`crate::multiview`]): `__x__` `[B, C, V·T, H, W]`,
+/// `__timesteps__`, `__crossattn_emb__` `[B, V·M, D]`, `__padding_mask__`, the optional
+/// `__condition_video_input_mask__` (Video2World) and `__frame_repeat__` `[B, V]` →
+/// `__output__`.
+pub fn verify_multiview_dit(fixture: &Fixture, device: &Device) -> Result<Vec<Comparison>> {
+    let json = fixture
+        .json
+        .get("cosmos_predict1_config")
+        .ok_or_else(|| fixture_error(fixture, "JSON has no 'cosmos_predict1_config'"))?;
+    let (config, views) = crate::multiview::MultiviewConfig::from_cosmos_predict1(json)?;
+    let mut net = views.init(&config, device)?;
+    net.load_checkpoint(&fixture.weights)?;
+    let missing = |what: &str| fixture_error(fixture, format!("no {what} input"));
+    let timestep = fixture.tensor::<1>(
+        first_present(fixture, &["timestep", "timesteps"]).ok_or_else(|| missing("timestep"))?,
+        device,
+    )?;
+    let context = fixture.tensor::<3>(
+        first_present(fixture, &["encoder_hidden_states", "crossattn_emb"])
+            .ok_or_else(|| missing("text-embedding"))?,
+        device,
+    )?;
+    let optional5 = |name: &str| -> Result<Option<Tensor<5>>> {
+        Ok(if fixture.has(name) {
+            Some(fixture.tensor::<5>(name, device)?)
+        } else {
+            None
+        })
+    };
+    let conditioning = DitConditioning {
+        fps: fps_of(fixture),
+        condition_mask: match first_present(
+            fixture,
+            &["condition_mask", "condition_video_input_mask"],
+        ) {
+            Some(name) => optional5(name)?,
+            None => None,
+        },
+        padding_mask: if fixture.has("padding_mask") {
+            Some(fixture.tensor::<4>("padding_mask", device)?)
+        } else {
+            None
+        },
+        action: None,
+    };
+    let frame_repeat = if fixture.has("frame_repeat") {
+        Some(fixture.tensor::<2>("frame_repeat", device)?)
+    } else {
+        None
+    };
+    let x = fixture.tensor::<5>("x", device)?;
+    let y = net.forward(x, timestep, context, &conditioning, frame_repeat.as_ref())?;
+    Ok(vec![fixture.compare("output", y.into_data())?])
 }
 
 /// diffusers' `EDMEulerScheduler` arithmetic: the σ list, the timesteps `0.25·ln σ`, the scaled

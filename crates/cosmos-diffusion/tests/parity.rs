@@ -59,6 +59,19 @@ fn dit_action_conditioned_cosmos_predict1_naming() {
 }
 
 #[test]
+fn dit_multiview_cosmos_predict1_naming() {
+    check("dit_multiview_cosmos_predict1_small", FixtureKind::Dit);
+}
+
+#[test]
+fn dit_video2world_multiview_cosmos_predict1_naming() {
+    check(
+        "dit_video2world_multiview_cosmos_predict1_small",
+        FixtureKind::Dit,
+    );
+}
+
+#[test]
 fn edm_euler_scheduler() {
     check("edm_euler_35steps", FixtureKind::Edm);
 }

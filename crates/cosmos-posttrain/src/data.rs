@@ -667,6 +667,10 @@ pub struct ShardOptions {
     pub camera_field: Option<String>,
     /// The record field holding the view index, if views condition.
     pub view_field: Option<String>,
+    /// Cut every clip into all the windows of `frames` frames that start every this many
+    /// (kept) frames, each a training sample with its own slice of the per-frame vectors;
+    /// `None`: the first `frames` frames of each clip only.
+    pub window_step: Option<usize>,
 }
 
 impl Default for ShardOptions {
@@ -678,9 +682,17 @@ impl Default for ShardOptions {
             action_field: None,
             camera_field: None,
             view_field: None,
+            window_step: None,
         }
     }
 }
+
+/// Draws a spatial action map for one training window ([`FrameInputs::action_map`](
+/// crate::conditioning::FrameInputs::action_map)): given the window's frames `[T, H, W, 3]`,
+/// its per-frame actions (vector `t` between frames `t` and `t + 1`) and the latent grid
+/// `[t, h, w]`, returns `channels × t × h × w` values, row-major.
+pub type ActionMapper<'a> =
+    dyn FnMut(ndarray::ArrayView4<u8>, &[Vec<f32>], [usize; 3]) -> Result<Vec<f32>> + 'a;
 
 /// A video encoder for [`encode_shards`]: `[1, 3, T, H, W]` in `[−1, 1]` → latent
 /// `[1, C, 1 + (T − 1)/k, h, w]` in the DiT's scale, with its temporal compression `k` and device.
@@ -722,9 +734,31 @@ pub fn encode_shards(
     encoder: &mut ClipEncoder<'_>,
     options: &ShardOptions,
     cache_dir: Option<&Path>,
-    mut text: Option<(&mut TextEmbedder<'_>, [usize; 2])>,
+    text: Option<(&mut TextEmbedder<'_>, [usize; 2])>,
     log: &mut dyn FnMut(&str),
 ) -> Result<LatentSet> {
+    encode_shards_with_maps(shards, encoder, options, cache_dir, text, None, log)
+}
+
+/// [`encode_shards`], with each sample's spatial action map drawn by `action_map` (needs
+/// `options.action_field`; the cache file name then ends in `-map`).
+pub fn encode_shards_with_maps(
+    shards: &[std::path::PathBuf],
+    encoder: &mut ClipEncoder<'_>,
+    options: &ShardOptions,
+    cache_dir: Option<&Path>,
+    mut text: Option<(&mut TextEmbedder<'_>, [usize; 2])>,
+    mut action_map: Option<&mut ActionMapper<'_>>,
+    log: &mut dyn FnMut(&str),
+) -> Result<LatentSet> {
+    if action_map.is_some() && options.action_field.is_none() {
+        return Err(Error::Config(
+            "an action map is drawn from the actions: give an action field".into(),
+        ));
+    }
+    if options.window_step == Some(0) {
+        return Err(Error::Config("window_step must be at least 1".into()));
+    }
     let k = encoder.temporal_compression;
     if options.frames == 0 || !(options.frames - 1).is_multiple_of(k) {
         return Err(Error::Config(format!(
@@ -742,11 +776,16 @@ pub fn encode_shards(
         let (w, h) = options.size;
         let cache = cache_dir.map(|d| {
             d.join(format!(
-                "{name}-{}-{}x{h}x{w}-s{}{}.safetensors",
+                "{name}-{}-{}x{h}x{w}-s{}{}{}{}.safetensors",
                 meta.len(),
                 options.frames,
                 options.stride,
-                if text.is_some() { "-text" } else { "" }
+                options
+                    .window_step
+                    .map(|n| format!("-w{n}"))
+                    .unwrap_or_default(),
+                if text.is_some() { "-text" } else { "" },
+                if action_map.is_some() { "-map" } else { "" }
             ))
         });
         let set = match cache.as_ref().filter(|p| p.is_file()) {
@@ -764,6 +803,7 @@ pub fn encode_shards(
                     encoder,
                     options,
                     text.as_mut().map(|(f, s)| (&mut **f, *s)),
+                    action_map.as_mut().map(|f| &mut **f),
                     log,
                 )?;
                 if let Some(p) = &cache {
@@ -779,6 +819,7 @@ pub fn encode_shards(
                     || m.action_dim != set.action_dim
                     || m.camera_dim != set.camera_dim
                     || m.context_shape != set.context_shape
+                    || m.action_map_channels != set.action_map_channels
                 {
                     return Err(Error::Config(format!(
                         "{}: its clips differ in shape or conditioning from the previous shards",
@@ -798,6 +839,7 @@ fn encode_shard(
     encoder: &mut ClipEncoder<'_>,
     options: &ShardOptions,
     mut text: Option<(&mut TextEmbedder<'_>, [usize; 2])>,
+    mut action_map: Option<&mut ActionMapper<'_>>,
     log: &mut dyn FnMut(&str),
 ) -> Result<LatentSet> {
     let clips = read_shard(shard)?;
@@ -813,11 +855,16 @@ fn encode_shard(
     ));
     let mut set: Option<LatentSet> = None;
     let mut skipped = 0;
+    let stride = options.stride.max(1);
     for clip in &clips {
         std::fs::write(&scratch, &clip.video).map_err(|e| Error::io(&scratch, e))?;
         let read = cosmos_media::ReadOptions {
-            max_frames: Some(options.frames * options.stride.max(1)),
-            stride: options.stride.max(1),
+            // Windows need the whole clip; otherwise only its first frames.
+            max_frames: match options.window_step {
+                Some(_) => None,
+                None => Some(options.frames * stride),
+            },
+            stride,
             resize: Some(options.size),
             ..cosmos_media::ReadOptions::default()
         };
@@ -832,54 +879,30 @@ fn encode_shard(
                 });
             }
         };
-        if video.frames.dim().0 < options.frames {
+        let decoded = video.frames.dim().0;
+        if decoded < options.frames {
             skipped += 1;
             continue;
         }
-        let frames = video
-            .frames
-            .slice(ndarray::s![..options.frames, .., .., ..])
-            .to_owned();
-        let latent = (encoder.encode)(frames_to_tensor(frames.view(), &device)?)?;
-        let [_, c, t, lh, lw] = latent.dims();
-        let values: Vec<f32> = latent
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
-        let vectors = |field: &Option<String>| -> Result<Option<Vec<f32>>> {
+        let where_ = |member: &str| format!("{}:{}.{member}", shard.display(), clip.key);
+        // The record's per-frame vectors at the kept frames (after the stride).
+        let rows = |field: &Option<String>| -> Result<Option<Vec<Vec<f32>>>> {
             let Some(field) = field else { return Ok(None) };
             let rows = frame_vectors(&clip.json, field)?.ok_or_else(|| Error::Format {
-                path: format!("{}:{}.json", shard.display(), clip.key),
+                path: where_("json"),
                 reason: format!("no '{field}' field"),
             })?;
-            // Take the frames used (after the stride), one vector each.
-            let rows: Vec<Vec<f32>> = rows
-                .into_iter()
-                .step_by(options.stride.max(1))
-                .take(options.frames)
-                .collect();
-            if rows.len() + 1 < options.frames {
-                return Err(Error::Shape {
-                    what: format!("{}:{} '{field}'", shard.display(), clip.key),
-                    expected: format!(
-                        "a vector for each of the first {} frames",
-                        options.frames - 1
-                    ),
-                    found: format!("{} vectors", rows.len()),
-                });
-            }
-            Ok(Some(latent_frame_vectors(&rows, options.frames, k)?))
+            Ok(Some(rows.into_iter().step_by(stride).collect()))
         };
-        let actions = vectors(&options.action_field)?;
-        let camera = vectors(&options.camera_field)?;
+        let action_rows = rows(&options.action_field)?;
+        let camera_rows = rows(&options.camera_field)?;
         let view = match &options.view_field {
             Some(f) => Some(
                 clip.json
                     .get(f)
                     .and_then(serde_json::Value::as_u64)
                     .ok_or_else(|| Error::Format {
-                        path: format!("{}:{}.json", shard.display(), clip.key),
+                        path: where_("json"),
                         reason: format!("'{f}' must be a non-negative integer view index"),
                     })? as usize,
             ),
@@ -889,25 +912,80 @@ fn encode_shard(
             Some((embed, _)) => Some(embed(&clip.text)?),
             None => None,
         };
-        let set = set.get_or_insert_with(|| {
-            let mut s = LatentSet::new([c, t, lh, lw]);
-            s.context_shape = text.as_ref().map(|(_, shape)| *shape);
-            s
-        });
-        set.push(LatentSample {
-            latent: values,
-            actions,
-            camera,
-            view,
-            context,
-            action_map: None,
-        })?;
+        let starts: Vec<usize> = match options.window_step {
+            Some(step) => (0..=decoded - options.frames).step_by(step).collect(),
+            None => vec![0],
+        };
+        for start in starts {
+            let frames = video
+                .frames
+                .slice(ndarray::s![start..start + options.frames, .., .., ..])
+                .to_owned();
+            let latent = (encoder.encode)(frames_to_tensor(frames.view(), &device)?)?;
+            let [_, c, t, lh, lw] = latent.dims();
+            let values: Vec<f32> = latent
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
+            // One vector per frame of the window (the last may be missing: nothing follows it).
+            let window = |rows: &Option<Vec<Vec<f32>>>, field: &Option<String>| {
+                let (Some(rows), Some(field)) = (rows, field) else {
+                    return Ok(None);
+                };
+                let rows: Vec<Vec<f32>> = rows
+                    .iter()
+                    .skip(start)
+                    .take(options.frames)
+                    .cloned()
+                    .collect();
+                if rows.len() + 1 < options.frames {
+                    return Err(Error::Shape {
+                        what: format!("{} '{field}'", where_("json")),
+                        expected: format!(
+                            "a vector for each of frames {start}..{} (after the stride)",
+                            start + options.frames - 1
+                        ),
+                        found: format!("{} vectors from frame {start}", rows.len()),
+                    });
+                }
+                Ok(Some(rows))
+            };
+            let actions = window(&action_rows, &options.action_field)?;
+            let camera = window(&camera_rows, &options.camera_field)?;
+            let map = match (action_map.as_mut(), &actions) {
+                (Some(draw), Some(a)) => Some(draw(frames.view(), a, [t, lh, lw])?),
+                _ => None,
+            };
+            let grouped = |rows: Option<Vec<Vec<f32>>>| {
+                rows.map(|r| latent_frame_vectors(&r, options.frames, k))
+                    .transpose()
+            };
+            let set = set.get_or_insert_with(|| {
+                let mut s = LatentSet::new([c, t, lh, lw]);
+                s.context_shape = text.as_ref().map(|(_, shape)| *shape);
+                s
+            });
+            set.push(LatentSample {
+                latent: values,
+                actions: grouped(actions)?,
+                camera: grouped(camera)?,
+                view,
+                context: context.clone(),
+                action_map: map,
+            })?;
+        }
     }
     let _ = std::fs::remove_file(&scratch);
     log(&format!(
-        "{}: {} clips encoded, {skipped} shorter than {} frames skipped",
+        "{}: {} {} encoded, {skipped} shorter than {} frames skipped",
         shard.display(),
         set.as_ref().map(LatentSet::len).unwrap_or(0),
+        if options.window_step.is_some() {
+            "windows of the clips"
+        } else {
+            "clips"
+        },
         options.frames
     ));
     set.ok_or_else(|| Error::Format {

@@ -15,6 +15,8 @@
 //! - [`metrics`]: PSNR and ball-position error of predictions.
 //! - [`train_log`]: `metrics.jsonl` and `loss.png` beside every training checkpoint; [`plot`]:
 //!   the PNG line charts (loss curves, `cosmos demo`'s per-frame plot).
+//! - [`recipes`]: `cosmos train dit` / `cosmos train ar` as library calls (a world-model folder
+//!   or a diffusers DiT as the base).
 
 pub mod ar;
 pub mod conditioning;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod lora;
 pub mod metrics;
 pub mod plot;
+pub mod recipes;
 pub mod simulator;
 pub mod tokenizer_train;
 pub mod train_log;
