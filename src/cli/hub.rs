@@ -249,7 +249,11 @@ pub fn resolve_command(command: &mut Command) -> Result<(), Box<HubError>> {
             }
             TrainCommand::WorldTokenizer(_) | TrainCommand::WorldModel(_) => Ok(()),
         },
-        Command::Demo(_) | Command::Verify(_) | Command::Curate(_) | Command::World(_) => Ok(()),
+        Command::Demo(_)
+        | Command::Verify(_)
+        | Command::Curate(_)
+        | Command::Shots(_)
+        | Command::World(_) => Ok(()),
     }
 }
 
