@@ -5,34 +5,8 @@
 //! content detector misses it), and unreadable inputs and bad arguments give the documented exit
 //! codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn media(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/media")
-        .join(name)
-}
-
-fn cosmos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosmos"))
-        .args(args)
-        .output()
-        .expect("cosmos runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{cosmos, media, path, text};
 
 /// The cut frames (0-based first frames of scenes 2, 3, ...) of a list-scenes CSV.
 fn csv_cuts(csv: &str) -> Vec<u64> {

@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+use common::text;
+
 fn cosmos(args: &[&str], out: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cosmos"))
         .args(args)
@@ -17,15 +20,6 @@ fn cosmos(args: &[&str], out: &Path) -> Output {
 /// `cosmos train world-model` with `args`, writing to `out`.
 fn train(args: &[&str], out: &Path) -> Output {
     cosmos(&[&["train", "world-model"], args].concat(), out)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

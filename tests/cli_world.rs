@@ -6,27 +6,9 @@
 //! --kind dit` on NVIDIA's action-conditioned network.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn cosmos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosmos"))
-        .args(args)
-        .output()
-        .expect("cosmos runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{cosmos, frames, path, text};
 
 /// A plan of `frames` vectors: a push of ball 0 by `dx` at the first frame, nothing after.
 fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> std::path::PathBuf {
@@ -37,12 +19,6 @@ fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> std::pa
     let file = dir.join(name);
     std::fs::write(&file, serde_json::to_string(&actions).unwrap()).unwrap();
     file
-}
-
-fn frames(video: &Path) -> Vec<u8> {
-    let v =
-        cosmos_wfm::media::read_video(video, &cosmos_wfm::media::ReadOptions::default()).unwrap();
-    v.frames.iter().copied().collect()
 }
 
 #[test]

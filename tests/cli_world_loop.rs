@@ -6,27 +6,9 @@
 //! predicts, and a plan of the wrong width exits 2 naming what was expected and found.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn cosmos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosmos"))
-        .args(args)
-        .output()
-        .expect("cosmos runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{cosmos, frames, path, text};
 
 /// A plan of `frames` vectors of `width`: ball 0 pushed by `dx` at the first frame.
 fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> PathBuf {
@@ -38,12 +20,6 @@ fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> PathBuf
     let file = dir.join(name);
     std::fs::write(&file, serde_json::to_string(&actions).unwrap()).unwrap();
     file
-}
-
-fn frames(video: &Path) -> Vec<u8> {
-    let v =
-        cosmos_wfm::media::read_video(video, &cosmos_wfm::media::ReadOptions::default()).unwrap();
-    v.frames.iter().copied().collect()
 }
 
 fn differing(a: &[u8], b: &[u8], by: u8) -> usize {

@@ -412,6 +412,8 @@ fn report(
 fn run_merge(args: &CurateArgs, out: &std::path::Path) -> Result<i32, BoxError> {
     let started = Instant::now();
     let merged = cosmos_curator::pipeline::merge_workers(out)?;
+    // The page shows the merged run (a worker re-run later writes the same page).
+    cosmos_curator::report::write_report(out)?;
     if args.json {
         let mut json = serde_json::to_value(&merged)?;
         if let Some(object) = json.as_object_mut() {
