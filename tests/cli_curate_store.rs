@@ -184,8 +184,12 @@ fn files(folder: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Shards, manifest and summary (the worker's state folder is left out).
+/// The run's results: shards, manifest and summary (not the resumable state, nor the page a
+/// local output folder also gets: report.html is written for local outputs only).
 fn results(mut all: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
-    all.retain(|name, _| !name.starts_with(".curate/"));
+    all.retain(|name, _| {
+        !name.starts_with(".curate/") && name != "report.html" && !name.starts_with("report/")
+    });
     all
 }
 
