@@ -4,12 +4,11 @@
 //! shard and the manifests, the result keeps the clips a single worker keeps, and a second merge
 //! changes no byte.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
 mod common;
-use common::{cosmos, media, path, text};
+use common::{cosmos, media, path, snapshot, text};
 
 fn curate(inputs: &[&Path], out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["curate"];
@@ -91,28 +90,6 @@ fn exit_codes_and_json_summary() {
         help.contains("Exit status: 0 every input was read; 1 some inputs were unreadable"),
         "{help}"
     );
-}
-
-/// Every file under `root` (relative path, bytes).
-fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, folder: &Path, found: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, found);
-            } else {
-                let name = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut found = BTreeMap::new();
-    walk(root, root, &mut found);
-    found
 }
 
 fn manifest(out: &Path) -> Vec<serde_json::Value> {

@@ -23,6 +23,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+mod common;
+use common::snapshot;
+
 const IN_BUCKET: &str = "raw-videos";
 const OUT_BUCKET: &str = "curated";
 
@@ -159,28 +162,6 @@ fn objects(store: &Arc<dyn ObjectStore>, prefix: &str) -> BTreeMap<String, Vec<u
         }
         found
     })
-}
-
-/// Every file under `folder`, by its path below it.
-fn files(folder: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, folder: &Path, found: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, found);
-            } else {
-                let name = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut found = BTreeMap::new();
-    walk(folder, folder, &mut found);
-    found
 }
 
 /// Shards, manifest and summary (the worker's state folder is left out).
@@ -446,7 +427,7 @@ fn curate_reads_and_writes_an_s3_bucket_and_resumes_after_a_kill() {
     // Bucket to a local folder: the same bytes.
     let local_out = tempfile::tempdir().unwrap();
     curate(&moto, &inputs, &local_out.path().to_string_lossy());
-    let local = results(files(local_out.path()));
+    let local = results(snapshot(local_out.path()));
     assert_eq!(
         local.keys().collect::<Vec<_>>(),
         remote.keys().collect::<Vec<_>>()
@@ -465,7 +446,7 @@ fn curate_reads_and_writes_an_s3_bucket_and_resumes_after_a_kill() {
         &local_in.path().to_string_lossy(),
         &plain_out.path().to_string_lossy(),
     );
-    let plain = results(files(plain_out.path()));
+    let plain = results(snapshot(plain_out.path()));
     assert_eq!(shard_videos(&plain), shard_videos(&remote));
     assert_eq!(
         neutral_records(&plain["manifest.jsonl"]),

@@ -4,6 +4,7 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -42,4 +43,26 @@ pub fn frames(video: &Path) -> Vec<u8> {
     let v =
         cosmos_wfm::media::read_video(video, &cosmos_wfm::media::ReadOptions::default()).unwrap();
     v.frames.iter().copied().collect()
+}
+
+/// Every file under `root` (relative path, bytes).
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, folder: &Path, found: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, found);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    walk(root, root, &mut found);
+    found
 }
