@@ -695,6 +695,20 @@ impl FrameReader {
             set_source_colorspace(&mut scaler, &self.decoded);
             self.scaler = Some((scaler, source));
         }
+        let row_bytes = width as usize * self.options.pixels.channels();
+        let rows = height as usize;
+        let stride = self.run_scaler(rows, row_bytes, "scaled")?;
+        let data = self.scaled.data(0);
+        out.reserve(rows * row_bytes);
+        for row in 0..rows {
+            out.extend_from_slice(&data[row * stride..row * stride + row_bytes]);
+        }
+        Ok(())
+    }
+
+    /// Runs the cached scaler on the decoded frame into `self.scaled` and checks that its first
+    /// plane holds `rows` rows of `row_bytes`; returns the plane's stride.
+    fn run_scaler(&mut self, rows: usize, row_bytes: usize, plane: &str) -> Result<usize> {
         let Some((scaler, _)) = self.scaler.as_mut() else {
             return Err(Error::InvalidArgument("scaler missing".into()));
         };
@@ -705,25 +719,18 @@ impl FrameReader {
                 operation: "convert a frame",
                 reason: error.to_string(),
             })?;
-        let row_bytes = width as usize * self.options.pixels.channels();
         let stride = self.scaled.stride(0);
-        let data = self.scaled.data(0);
-        let rows = height as usize;
-        if stride < row_bytes || data.len() < (rows - 1) * stride + row_bytes {
+        let bytes = self.scaled.data(0).len();
+        if stride < row_bytes || bytes < (rows - 1) * stride + row_bytes {
             return Err(Error::Ffmpeg {
                 path: self.path.clone(),
                 operation: "convert a frame",
                 reason: format!(
-                    "scaled plane of {} bytes, stride {stride}, for {rows} rows of {row_bytes}",
-                    data.len()
+                    "{plane} plane of {bytes} bytes, stride {stride}, for {rows} rows of {row_bytes}"
                 ),
             });
         }
-        out.reserve(rows * row_bytes);
-        for row in 0..rows {
-            out.extend_from_slice(&data[row * stride..row * stride + row_bytes]);
-        }
-        Ok(())
+        Ok(stride)
     }
 
     /// [`ScaleFilter::OpenCv`]'s path: full-size BGR through swscale as OpenCV converts frames,
@@ -754,30 +761,10 @@ impl FrameReader {
             })?;
             self.scaler = Some((scaler, source));
         }
-        let Some((scaler, _)) = self.scaler.as_mut() else {
-            return Err(Error::InvalidArgument("scaler missing".into()));
-        };
-        scaler
-            .run(&self.decoded, &mut self.scaled)
-            .map_err(|error| Error::Ffmpeg {
-                path: self.path.clone(),
-                operation: "convert a frame",
-                reason: error.to_string(),
-            })?;
         let (source_width, source_height) = (source.1 as usize, source.2 as usize);
         let row_bytes = source_width * 3;
-        let stride = self.scaled.stride(0);
+        let stride = self.run_scaler(source_height, row_bytes, "BGR")?;
         let data = self.scaled.data(0);
-        if stride < row_bytes || data.len() < (source_height - 1) * stride + row_bytes {
-            return Err(Error::Ffmpeg {
-                path: self.path.clone(),
-                operation: "convert a frame",
-                reason: format!(
-                    "BGR plane of {} bytes, stride {stride}, for {source_height} rows of {row_bytes}",
-                    data.len()
-                ),
-            });
-        }
         let first = out.len();
         if (width as usize, height as usize) == (source_width, source_height) {
             for row in 0..source_height {
