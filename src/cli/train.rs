@@ -228,6 +228,13 @@ pub struct WorldModelArgs {
     /// are rolled forward window by window at prediction time.
     #[arg(long, default_value_t = 1)]
     pub predicted_latent_frames: usize,
+    /// Also train on the --init model's own rollouts, this many windows deep (0: none): later
+    /// windows learn from the context a rollout gives them, not only from simulator frames.
+    #[arg(long, default_value_t = 0)]
+    pub rollout_levels: usize,
+    /// Cache of those rollout samples (reused when it matches; delete it for another --init).
+    #[arg(long)]
+    pub rollout_cache: Option<PathBuf>,
     /// Stop after this step (the learning-rate schedule still spans --steps): replays a run
     /// that --minutes ended, on any machine.
     #[arg(long)]
@@ -249,7 +256,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> Result<(), BoxError> {
     match &args.command {
         TrainCommand::Dit(a) => train_dit(a, device),
         TrainCommand::Ar(a) => train_ar(a, device),
-        TrainCommand::WorldTokenizer(a) => train_tokenizer(a),
+        TrainCommand::WorldTokenizer(a) => train_tokenizer(a, device),
         TrainCommand::WorldModel(a) => train_world(a, device),
     }
 }
@@ -362,7 +369,7 @@ fn lora_config(rank: Option<usize>, alpha: Option<f64>) -> Option<LoraConfig> {
     })
 }
 
-fn train_tokenizer(args: &WorldTokenizerArgs) -> Result<(), BoxError> {
+fn train_tokenizer(args: &WorldTokenizerArgs, device: &Device) -> Result<(), BoxError> {
     use cosmos_posttrain::tokenizer_train::{TokenizerTrainOptions, train_world_tokenizer};
     let options = TokenizerTrainOptions {
         steps: args.steps,
@@ -373,7 +380,7 @@ fn train_tokenizer(args: &WorldTokenizerArgs) -> Result<(), BoxError> {
         ..TokenizerTrainOptions::default()
     };
     let progress = bar(args.steps)?;
-    let report = train_world_tokenizer(&options, &mut |p| {
+    let report = train_world_tokenizer(&options, device, &mut |p| {
         progress.set_position(p.step as u64);
         progress.set_message(format!("loss {:.4}", p.loss));
         if let Some(psnr) = p.validation_psnr_db {
@@ -420,6 +427,8 @@ fn train_world(args: &WorldModelArgs, device: &Device) -> Result<(), BoxError> {
         init_from: args.init.clone(),
         action_map: !args.no_action_map,
         predicted_latent_frames: args.predicted_latent_frames,
+        rollout_levels: args.rollout_levels,
+        rollout_cache: args.rollout_cache.clone(),
         checkpoint_dir: Some(
             args.checkpoints
                 .clone()

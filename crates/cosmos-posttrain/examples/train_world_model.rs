@@ -18,7 +18,8 @@
 //! `--sampler-steps N`, `--init DIR` (start from a trained world model: its weights, with any
 //! conditioning it lacks, such as the action map, zero-initialised), `--no-action-map` (no
 //! spatial push map), `--predicted-latent-frames N` (latent frames one window predicts, 1–3;
-//! default 3).
+//! default 3), `--rollout-levels N` (also train on the `--init` model's own rollouts, N windows
+//! deep, `world_model::rollout_samples`), `--rollout-cache FILE` (their cache).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,15 +33,8 @@ use cosmos_posttrain::world_model::{
 };
 use cosmos_tokenizer::Tokenizer;
 
-fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
-    match value.as_deref().map(str::parse) {
-        Some(Ok(v)) => v,
-        _ => {
-            eprintln!("error: {flag} needs a valid value");
-            std::process::exit(2);
-        }
-    }
-}
+mod common;
+use common::parse;
 
 fn main() {
     let mut options = WorldModelTrainOptions {
@@ -65,6 +59,8 @@ fn main() {
         init_from: None,
         action_map: true,
         predicted_latent_frames: 3,
+        rollout_levels: 0,
+        rollout_cache: None,
     };
     let mut random_tokenizer = false;
     let mut eval_episodes = 32usize;
@@ -94,6 +90,8 @@ fn main() {
             "--predicted-latent-frames" => {
                 options.predicted_latent_frames = parse(&flag, args.next())
             }
+            "--rollout-levels" => options.rollout_levels = parse(&flag, args.next()),
+            "--rollout-cache" => options.rollout_cache = Some(parse(&flag, args.next())),
             "--checkpoints" => options.checkpoint_dir = Some(parse(&flag, args.next())),
             "--random-tokenizer" => random_tokenizer = true,
             "--eval" => eval_episodes = parse(&flag, args.next()),
@@ -102,7 +100,7 @@ fn main() {
             "--help" | "-h" => {
                 println!(
                     "train_world_model [--episodes N] [--steps N] [--batch N] [--lr X] [--warmup N] \
-                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--motion-weight X] [--minutes X] [--stop-after N] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] [--predicted-latent-frames N] \
+                     [--seed N] [--clip X] [--p-mean X] [--p-std X] [--motion-weight X] [--minutes X] [--stop-after N] [--every N] [--cache FILE] [--out DIR] [--checkpoints DIR] [--resume] [--init DIR] [--no-action-map] [--predicted-latent-frames N] [--rollout-levels N] [--rollout-cache FILE] \
                      [--random-tokenizer] [--eval N] [--eval-only] [--sampler-steps N]"
                 );
                 return;

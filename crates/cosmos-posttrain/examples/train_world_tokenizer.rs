@@ -13,15 +13,8 @@ use std::path::PathBuf;
 
 use cosmos_posttrain::tokenizer_train::{TokenizerTrainOptions, train_world_tokenizer};
 
-fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
-    match value.as_deref().map(str::parse) {
-        Some(Ok(v)) => v,
-        _ => {
-            eprintln!("error: {flag} needs a valid value");
-            std::process::exit(2);
-        }
-    }
-}
+mod common;
+use common::parse;
 
 fn main() {
     let mut options = TokenizerTrainOptions {
@@ -62,7 +55,8 @@ fn main() {
         "training the world tokenizer: {} steps × {} clips of {} frames, lr {}, out {:?}",
         options.steps, options.batch, options.frames, options.learning_rate, options.out_dir
     );
-    let result = train_world_tokenizer(&options, &mut |p| {
+    let device = burn::tensor::Device::flex();
+    let result = train_world_tokenizer(&options, &device, &mut |p| {
         if p.step % 10 == 0 || p.validation_psnr_db.is_some() {
             let extra = match (p.validation_psnr_db, &p.checkpoint) {
                 (Some(psnr), Some(dir)) => {

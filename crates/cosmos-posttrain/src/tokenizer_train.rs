@@ -479,9 +479,11 @@ pub fn validation_psnr(
     Ok(mean(&psnrs))
 }
 
-/// Trains the world tokenizer on the CPU (burn's flex backend with autodiff).
+/// Trains the world tokenizer on `device` (with burn's autodiff over it; the CPU's flex backend
+/// is what the shipped tokenizer was trained on).
 pub fn train_world_tokenizer(
     options: &TokenizerTrainOptions,
+    device: &Device,
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<TokenizerTrainReport> {
     if options.steps == 0
@@ -496,7 +498,7 @@ pub fn train_world_tokenizer(
     }
     options.world.validate()?;
     let config = world_tokenizer_config();
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     device.seed(options.seed);
     let mut model = match &options.init_from {
         Some(dir) => {
@@ -633,7 +635,8 @@ mod tests {
         };
         let device = Device::flex();
         let mut losses = Vec::new();
-        let report = train_world_tokenizer(&options, &mut |p| losses.push(p.loss)).unwrap();
+        let report =
+            train_world_tokenizer(&options, &device, &mut |p| losses.push(p.loss)).unwrap();
         assert_eq!(report.steps, 2);
         assert_eq!(losses.len(), 2);
         assert!(

@@ -808,6 +808,12 @@ pub struct WorldModelTrainOptions {
     /// Latent frames predicted per window ([`WorldModelConfig::predicted_latent_frames`]):
     /// training uses the first `2 +` this many latent frames of each episode.
     pub predicted_latent_frames: usize,
+    /// Add [`rollout_samples`] of the `init_from` model, this many windows deep (0: none), to
+    /// the training set: later windows learn from the context a rollout really gives them.
+    pub rollout_levels: usize,
+    /// Cache of those samples (reused when it exists and holds one per level and episode;
+    /// made with another initial model it is stale: delete it).
+    pub rollout_cache: Option<PathBuf>,
 }
 
 /// The actions of training episode `seed`: the world's random pushes while the context is
@@ -898,6 +904,129 @@ pub fn encode_episodes(
     set.ok_or_else(|| Error::Config("no episodes to encode".into()))
 }
 
+/// Training samples on the model's own predictions, so that later windows of a rollout are
+/// trained on the context a rollout really gives them (a cure for exposure bias: a model trained
+/// only on simulator frames meets its own softer, slightly displaced predictions from the second
+/// window on, and its errors compound).
+///
+/// For each training episode of `seeds` (the actions of [`training_actions`]), `model` rolls
+/// the first `levels` windows forward from the 5 given frames as [`WorldModel::rollout`] does;
+/// sample `L` (`1 ..= levels`) is the clip whose 5 context frames start at frame `4L` — the
+/// last given or predicted frame before the window and the `L`-th predicted window — followed by
+/// the simulator's frames of the next window as the target, encoded by the model's tokenizer
+/// with the matching actions and push map. Needs a one-latent-frame window
+/// (`predicted_latent_frames == 1`) and `levels` 1 or 2 (a 17-frame episode holds two windows
+/// after the first). The set's latents are not normalised.
+pub fn rollout_samples(
+    model: &WorldModel,
+    seeds: impl Iterator<Item = u64>,
+    levels: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<LatentSet> {
+    let config = &model.config;
+    let window = config.window_frames();
+    let most = (CLIP_FRAMES - CONTEXT_FRAMES) / window.max(1) - 1;
+    if config.predicted_latent_frames != 1 || levels == 0 || levels > most {
+        return Err(Error::Config(format!(
+            "rollout samples need a one-latent-frame window and 1 to {most} levels \
+             (found a window of {} latent frames and {levels} levels)",
+            config.predicted_latent_frames
+        )));
+    }
+    let world = &config.world;
+    let dim = config.action_dim;
+    let latent_frames = config.window_latent_frames();
+    let clip = CONTEXT_FRAMES + window;
+    let none = vec![0.0f32; dim];
+    let window_actions = |v: &[Vec<f32>], start: usize| -> Vec<Vec<f32>> {
+        (start..start + CLIP_FRAMES - 1)
+            .map(|i| v.get(i).cloned().unwrap_or_else(|| none.clone()))
+            .collect()
+    };
+    let seeds: Vec<u64> = seeds.collect();
+    let mut set: Option<LatentSet> = None;
+    for (done, chunk) in seeds.chunks(16).enumerate() {
+        let episodes: Vec<Episode> = chunk
+            .iter()
+            .map(|&s| episode_with_actions(world, s, &training_actions(world, s)))
+            .collect();
+        let vectors: Vec<Vec<Vec<f32>>> = episodes
+            .iter()
+            .map(|e| e.actions.iter().map(|a| a.to_vector(world.balls)).collect())
+            .collect();
+        // The frames as a rollout sees them: given up to frame 4, predicted after.
+        let mut seen: Vec<Array4<u8>> = episodes.iter().map(|e| e.frames.clone()).collect();
+        for level in 1..=levels {
+            let start = (level - 1) * window;
+            let windows: Vec<Vec<Vec<f32>>> =
+                vectors.iter().map(|v| window_actions(v, start)).collect();
+            let contexts: Vec<ArrayView4<u8>> = seen
+                .iter()
+                .map(|f| f.slice(s![start..start + CONTEXT_FRAMES, .., .., ..]))
+                .collect();
+            let predicted = model.predict_windows(&contexts, &windows, chunk[0], 1)?;
+            let at = start + CONTEXT_FRAMES;
+            for (f, p) in seen.iter_mut().zip(&predicted) {
+                f.slice_mut(s![at..at + window, .., .., ..])
+                    .assign(&p.slice(s![..window, .., .., ..]));
+            }
+            // The sample: this context, then the simulator's next window.
+            let sample_start = level * window;
+            let clips: Vec<Array4<u8>> = seen
+                .iter()
+                .zip(&episodes)
+                .map(|(f, e)| {
+                    let mut c = e
+                        .frames
+                        .slice(s![sample_start..sample_start + clip, .., .., ..])
+                        .to_owned();
+                    c.slice_mut(s![..CONTEXT_FRAMES, .., .., ..])
+                        .assign(&f.slice(s![
+                            sample_start..sample_start + CONTEXT_FRAMES,
+                            ..,
+                            ..,
+                            ..
+                        ]));
+                    c
+                })
+                .collect();
+            let views: Vec<ArrayView4<u8>> = clips.iter().map(|c| c.view()).collect();
+            let video = crate::tokenizer_train::clips_to_tensor(&views, &model.device)?;
+            let latent = model.tokenizer.encode(video)?.latent;
+            let [b, c, t, h, w] = latent.dims();
+            let values: Vec<f32> = latent
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
+            let per = c * t * h * w;
+            let set = set.get_or_insert_with(|| LatentSet::new([c, t, h, w]));
+            for i in 0..b {
+                let actions = window_actions(&vectors[i], sample_start);
+                let map = config.action_map.then(|| {
+                    push_map(
+                        clips[i].slice(s![..CONTEXT_FRAMES, .., .., ..]),
+                        &actions,
+                        world,
+                        latent_frames,
+                        [h, w],
+                    )
+                });
+                set.push(LatentSample {
+                    latent: values[i * per..(i + 1) * per].to_vec(),
+                    actions: Some(latent_frame_actions(&actions, dim, latent_frames)?),
+                    camera: None,
+                    view: None,
+                    context: None,
+                    action_map: map,
+                })?;
+            }
+        }
+        progress((done + 1) * 16);
+    }
+    set.ok_or_else(|| Error::Config("no episodes to roll out".into()))
+}
+
 /// Adds the [`push_map`]s of training episodes `TRAIN_SEEDS.start ..` (in order) to a set
 /// encoded without them.
 fn attach_push_maps(set: &mut LatentSet, world: &WorldConfig) -> Result<()> {
@@ -925,7 +1054,7 @@ fn attach_push_maps(set: &mut LatentSet, world: &WorldConfig) -> Result<()> {
 /// latents of `episodes` training episodes, fits the latent normalisation, trains with
 /// [`Trainer`] and writes the model to `out_dir`.
 pub fn train_world_model(
-    tokenizer: Tokenizer,
+    mut tokenizer: Tokenizer,
     options: &WorldModelTrainOptions,
     device: &Device,
     log: &mut dyn FnMut(&str),
@@ -1027,6 +1156,53 @@ pub fn train_world_model(
             None
         }
     };
+    if options.rollout_levels > 0 {
+        let dir = options.init_from.as_ref().ok_or_else(|| {
+            Error::Config("rollout samples need a trained model to roll out (--init DIR)".into())
+        })?;
+        let wanted = options.rollout_levels * options.episodes;
+        let cached = options
+            .rollout_cache
+            .as_ref()
+            .filter(|p| p.is_file())
+            .map(|p| LatentSet::load(p))
+            .transpose()?
+            .filter(|s| s.len() == wanted && s.shape == set.shape);
+        let extra = match cached {
+            Some(s) => {
+                log(&format!("rollout samples: {} from the cache", s.len()));
+                s
+            }
+            None => {
+                let t = Instant::now();
+                // Rolled out with the tokenizer this run trains on (it encodes the samples too).
+                let base = WorldModel::load_with_tokenizer(dir, tokenizer, device)?;
+                let seeds = TRAIN_SEEDS.start..TRAIN_SEEDS.start + options.episodes as u64;
+                let s = rollout_samples(&base, seeds, options.rollout_levels, &mut |n| {
+                    if n % 512 == 0 {
+                        log(&format!("rolled out {n}/{} episodes", options.episodes));
+                    }
+                });
+                tokenizer = base.tokenizer;
+                let s = s?;
+                if let Some(p) = &options.rollout_cache {
+                    s.save(p)?;
+                }
+                log(&format!(
+                    "rollout samples: {} in {:.0} s",
+                    s.len(),
+                    t.elapsed().as_secs_f64()
+                ));
+                s
+            }
+        };
+        for mut sample in extra.samples {
+            if !options.action_map {
+                sample.action_map = None;
+            }
+            set.push(sample)?;
+        }
+    }
     set.normalize(config.normalization);
     log(&format!(
         "normalisation: mean {:.4}, scale {:.4}",

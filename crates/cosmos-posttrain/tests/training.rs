@@ -5,6 +5,7 @@ use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use cosmos_diffusion::{CosmosDit, DitConditioning, DitConfig, NoiseGenerator};
+use cosmos_nn::parity::{max_abs_diff, values};
 use cosmos_posttrain::Error;
 use cosmos_posttrain::conditioning::{ConditionedDit, FrameConditionerConfig, FrameInputs};
 use cosmos_posttrain::data::{
@@ -85,18 +86,6 @@ fn tiny_set(n: usize, action_dim: usize) -> LatentSet {
         .unwrap();
     }
     set
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 struct Inputs {
@@ -214,7 +203,7 @@ fn zero_initialised_conditioners_leave_the_pretrained_outputs_unchanged() {
         )
     };
     let changed = run(&model, &frame_inputs);
-    assert!(max_diff(&base, &changed) > 1e-3);
+    assert!(max_abs_diff(&base, &changed) > 1e-3);
 
     // The spatial action map hook is live too: with a non-zero projection (and no biases), an
     // all-zero map adds nothing and a random one changes the outputs.
@@ -232,12 +221,12 @@ fn zero_initialised_conditioners_leave_the_pretrained_outputs_unchanged() {
     };
     let with_zero_map = run(&model, &zero_map);
     assert!(
-        max_diff(&changed, &with_zero_map) < 1e-6,
+        max_abs_diff(&changed, &with_zero_map) < 1e-6,
         "a zero map (no bias) adds nothing"
     );
     let with_map = run(&model, &frame_inputs);
     assert!(
-        max_diff(&with_zero_map, &with_map) > 1e-3,
+        max_abs_diff(&with_zero_map, &with_map) > 1e-3,
         "the map is live"
     );
 }
@@ -360,7 +349,7 @@ fn forward_and_backward_run_on_an_autodiff_device_and_match_the_fast_path() {
             },
         )
         .unwrap();
-    assert!(max_diff(&fast, &values(plain)) < 1e-4);
+    assert!(max_abs_diff(&fast, &values(plain)) < 1e-4);
 
     let set = tiny_set(4, 2);
     let batch = set.batch(&[0, 1], &device).unwrap();
@@ -451,7 +440,7 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     for (k, v) in &expected {
         let a = v.clone().try_to_vec::<f32>().unwrap();
         let b = got[k].clone().try_to_vec::<f32>().unwrap();
-        assert!(max_diff(&a, &b) <= 1e-6, "{k} differs after resume");
+        assert!(max_abs_diff(&a, &b) <= 1e-6, "{k} differs after resume");
     }
     // The optimizer state went through the checkpoint too: without it the weights differ.
     let mut no_moments = Trainer::new(tiny_model(&device, Some(2)), options(6)).unwrap();
@@ -463,7 +452,7 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     let k = "dit.proj_out.weight";
     let a = expected[k].clone().try_to_vec::<f32>().unwrap();
     let b = other[k].clone().try_to_vec::<f32>().unwrap();
-    assert!(max_diff(&a, &b) > 1e-7);
+    assert!(max_abs_diff(&a, &b) > 1e-7);
 }
 
 #[test]
@@ -540,7 +529,7 @@ fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
     let adapted = lora::apply(model, &LoraConfig::new(4)).unwrap();
     // 2 blocks × (4 + 4 attention + 2 MLP linears) adapters.
     assert!(lora::adapter_params(&adapted) > 0);
-    assert!(max_diff(&base, &forward(&adapted)) < 1e-6);
+    assert!(max_abs_diff(&base, &forward(&adapted)) < 1e-6);
 
     let before = module_tensors(&adapted, "");
     let mut trainer = Trainer::new(adapted, options(3)).unwrap();
@@ -569,12 +558,12 @@ fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
     );
     let adapted_out = forward(&trained);
     assert!(
-        max_diff(&base, &adapted_out) > 1e-5,
+        max_abs_diff(&base, &adapted_out) > 1e-5,
         "adapters had no effect"
     );
     let merged = lora::merge(trained);
     assert_eq!(lora::adapter_params(&merged), 0);
-    assert!(max_diff(&adapted_out, &forward(&merged)) < 1e-5);
+    assert!(max_abs_diff(&adapted_out, &forward(&merged)) < 1e-5);
     assert!(lora::apply(merged, &LoraConfig::new(0)).is_err());
 }
 
@@ -811,7 +800,7 @@ fn context_frames_encode_to_the_clip_s_first_latent_frames() {
     let a = tokenizer.encode(whole).unwrap().latent.narrow(2, 0, 2);
     let b = tokenizer.encode(context).unwrap().latent;
     assert_eq!(b.dims(), [1, 16, 2, 16, 16]);
-    let d = max_diff(&values(a), &values(b));
+    let d = max_abs_diff(&values(a), &values(b));
     assert!(d < 1e-3, "{d}");
 }
 
@@ -883,8 +872,10 @@ fn the_motion_weight_changes_the_loss_only_where_the_scene_moves() {
 #[test]
 fn a_one_window_world_model_trains_saves_and_rolls_forward() {
     use cosmos_posttrain::tokenizer_train::load_world_tokenizer;
-    use cosmos_posttrain::world::{VALIDATION_SEEDS, WorldConfig, episode};
-    use cosmos_posttrain::world_model::{WorldModel, WorldModelTrainOptions, train_world_model};
+    use cosmos_posttrain::world::{self, TRAIN_SEEDS, VALIDATION_SEEDS, WorldConfig, episode};
+    use cosmos_posttrain::world_model::{
+        self, WorldModel, WorldModelTrainOptions, rollout_samples, train_world_model,
+    };
     use ndarray::s;
 
     let device = Device::flex();
@@ -910,6 +901,8 @@ fn a_one_window_world_model_trains_saves_and_rolls_forward() {
         init_from: None,
         action_map: true,
         predicted_latent_frames: 1,
+        rollout_levels: 0,
+        rollout_cache: None,
     };
     let (_, summary) = train_world_model(
         load_world_tokenizer(&device).unwrap(),
@@ -958,4 +951,98 @@ fn a_one_window_world_model_trains_saves_and_rolls_forward() {
     .err()
     .expect("4 predicted latent frames is refused");
     assert!(err.to_string().contains("predicted_latent_frames"), "{err}");
+
+    // Rollout samples: the model's own first two windows become the context of later windows,
+    // the simulator's next window their target (one sample per level and episode).
+    let samples = rollout_samples(
+        &model,
+        TRAIN_SEEDS.start..TRAIN_SEEDS.start + 2,
+        2,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(samples.len(), 4);
+    assert_eq!(samples.shape, [16, 3, 16, 16]);
+    assert!(
+        samples
+            .samples
+            .iter()
+            .all(|s| s.actions.is_some() && s.action_map.is_some())
+    );
+    // Level 1 of episode 0 is the simulator's frames 4–12 with frames 5–8 replaced by the
+    // model's: against the plain encoding of those simulator frames, latent frame 0 (frame 4,
+    // given) is the same and latent frame 1 (frames 5–8) differs.
+    let e0 = world::episode_with_actions(
+        &world,
+        TRAIN_SEEDS.start,
+        &world_model::training_actions(&world, TRAIN_SEEDS.start),
+    );
+    let clip = e0.frames.slice(s![4..13, .., .., ..]);
+    let video = cosmos_posttrain::tokenizer_train::clips_to_tensor(&[clip], &device).unwrap();
+    let plain = values(model.tokenizer.encode(video).unwrap().latent);
+    let level_1 = &samples.samples[0].latent;
+    assert_eq!(plain.len(), level_1.len());
+    assert!(level_1.iter().all(|v| v.is_finite()));
+    let frame =
+        |v: &[f32], c: usize, t: usize| v[(c * 3 + t) * 256..(c * 3 + t + 1) * 256].to_vec();
+    let diff = |t: usize| {
+        (0..16)
+            .map(|c| max_abs_diff(&frame(level_1, c, t), &frame(&plain, c, t)))
+            .fold(0.0f32, f32::max)
+    };
+    assert!(diff(0) < 1e-4, "frame 4 is given: {}", diff(0));
+    assert!(diff(1) > 1e-2, "frames 5-8 are the model's: {}", diff(1));
+    let err = rollout_samples(
+        &model,
+        TRAIN_SEEDS.start..TRAIN_SEEDS.start + 1,
+        3,
+        &mut |_| {},
+    )
+    .err()
+    .expect("a 17-frame episode holds two windows after the first");
+    assert!(err.to_string().contains("1 to 2 levels"), "{err}");
+    // Training on them needs a model to roll out; with one, the samples are cached.
+    let no_init = WorldModelTrainOptions {
+        rollout_levels: 1,
+        ..options.clone()
+    };
+    let err = train_world_model(
+        load_world_tokenizer(&device).unwrap(),
+        &no_init,
+        &device,
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .err()
+    .expect("rollout samples without --init are refused");
+    assert!(err.to_string().contains("--init"), "{err}");
+    let cache = dir.path().join("rollouts.safetensors");
+    let dagger = WorldModelTrainOptions {
+        init_from: Some(options.out_dir.clone()),
+        out_dir: dir.path().join("dagger"),
+        checkpoint_dir: Some(dir.path().join("dagger_checkpoints")),
+        rollout_levels: 2,
+        rollout_cache: Some(cache.clone()),
+        stop_after: Some(1),
+        ..options.clone()
+    };
+    let mut lines = Vec::new();
+    train_world_model(
+        load_world_tokenizer(&device).unwrap(),
+        &dagger,
+        &device,
+        &mut |l| lines.push(l.to_string()),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("rollout samples: 8 in")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        cosmos_posttrain::data::LatentSet::load(&cache)
+            .unwrap()
+            .len(),
+        8
+    );
 }
