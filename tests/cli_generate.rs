@@ -4,73 +4,19 @@
 //! pieces, the Cosmos CV4x8x8 tokenizer), the built `cosmos` binary is run on it, and the MP4 it
 //! writes is decoded back.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use cosmos_nn::burn::tensor::{DType, TensorData};
 use cosmos_nn::parity::Fixture;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(ROOT).join("testdata").join(rel)
-}
-
-/// A fresh folder under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("cosmos_cli_generate_{tag}_{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-/// Writes `tensors` as an f32 safetensors file: 8-byte header length, JSON header, data.
-fn write_safetensors(tensors: &BTreeMap<String, TensorData>, path: &Path) {
-    let mut header = Vec::new();
-    let mut data: Vec<u8> = Vec::new();
-    for (name, t) in tensors {
-        let values: Vec<f32> = t.clone().convert::<f32>().try_to_vec().unwrap();
-        let start = data.len();
-        for v in &values {
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        let shape: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
-        header.push(format!(
-            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{start},{}]}}",
-            shape.join(","),
-            data.len()
-        ));
-    }
-    let mut head = format!("{{{}}}", header.join(",")).into_bytes();
-    while !head.len().is_multiple_of(8) {
-        head.push(b' ');
-    }
-    let mut bytes = (head.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(head);
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
-}
+mod common;
+use common::{cosmos, save_f32, testdata, tiny_t5, video};
 
 /// A model folder (`transformer/`, `text_encoder/`, `tokenizer/spiece.model`, `vae/`) around
 /// the DiT fixture `dit`.
-fn model_folder(dit: &str, tag: &str) -> TempDir {
-    let root = TempDir::new(tag);
+fn model_folder(dit: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
     for d in ["transformer", "text_encoder", "tokenizer", "vae"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -80,44 +26,20 @@ fn model_folder(dit: &str, tag: &str) -> TempDir {
         f.json["config"].to_string(),
     )
     .unwrap();
-    write_safetensors(
+    save_f32(
         f.weights.tensors(),
         &root.join("transformer/diffusion_pytorch_model.safetensors"),
     );
 
-    // The tiny T5 with 100 embedding rows grown to the SentencePiece model's 300 pieces.
-    let t5 = Fixture::open(testdata("parity/text/t5_encoder_relu_small.safetensors")).unwrap();
-    let mut config = t5.json["config"].clone();
-    config["vocab_size"] = 300.into();
-    std::fs::write(root.join("text_encoder/config.json"), config.to_string()).unwrap();
-    let mut weights = t5.weights.tensors().clone();
-    let mut shared: Vec<f32> = weights["shared.weight"]
-        .clone()
-        .convert_dtype(DType::F32)
-        .try_into_vec()
-        .unwrap();
-    let extra = (0..200 * 32).map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0);
-    shared.extend(extra);
-    weights.insert("shared.weight".into(), TensorData::new(shared, [300, 32]));
-    weights.remove("encoder.embed_tokens.weight");
-    write_safetensors(&weights, &root.join("text_encoder/model.safetensors"));
-    std::fs::copy(
-        Path::new(ROOT).join("crates/cosmos-text/testdata/spm/tiny_t5.model"),
-        root.join("tokenizer/spiece.model"),
-    )
-    .unwrap();
+    tiny_t5(
+        &root.join("text_encoder"),
+        &root.join("tokenizer/spiece.model"),
+    );
 
     let cv = Fixture::open(testdata("parity/tokenizer/cv4x8x8_small.safetensors")).unwrap();
     std::fs::write(root.join("vae/config.json"), cv.json["config"].to_string()).unwrap();
-    write_safetensors(cv.weights.tensors(), &root.join("vae/model.safetensors"));
-    root
-}
-
-fn cosmos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosmos"))
-        .args(args)
-        .output()
-        .expect("the cosmos binary runs")
+    save_f32(cv.weights.tensors(), &root.join("vae/model.safetensors"));
+    tmp
 }
 
 fn stderr(out: &Output) -> String {
@@ -171,100 +93,93 @@ fn assert_error(out: &Output, needle: &str) {
     );
 }
 
-/// The decoded frames `[T, H, W, 3]` of an MP4.
-fn decode(path: &Path) -> ndarray::Array4<u8> {
-    cosmos_media::read_video(path, &cosmos_media::ReadOptions::default())
-        .unwrap()
-        .frames
-}
-
 #[test]
 fn text2world_writes_a_video_determined_by_the_seed() {
-    let model = model_folder("dit_text2world_small", "t2w");
+    let model = model_folder("dit_text2world_small");
     let prompt = "a robot walks through a warehouse";
 
-    let a = model.join("a.mp4");
-    let out = generate(&model.0, &a, prompt, &["--seed", "5"]);
+    let a = model.path().join("a.mp4");
+    let out = generate(model.path(), &a, prompt, &["--seed", "5"]);
     assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("wrote"));
-    let frames_a = decode(&a);
+    let frames_a = video(&a);
     assert_eq!(frames_a.dim(), (9, 32, 32, 3), "frames, height, width, rgb");
 
-    let b = model.join("b.mp4");
-    assert_success(&generate(&model.0, &b, prompt, &["--seed", "5"]));
-    assert_eq!(frames_a, decode(&b), "the same seed gives the same video");
+    let b = model.path().join("b.mp4");
+    assert_success(&generate(model.path(), &b, prompt, &["--seed", "5"]));
+    assert_eq!(frames_a, video(&b), "the same seed gives the same video");
 
-    let c = model.join("c.mp4");
-    assert_success(&generate(&model.0, &c, prompt, &["--seed", "6"]));
-    let frames_c = decode(&c);
+    let c = model.path().join("c.mp4");
+    assert_success(&generate(model.path(), &c, prompt, &["--seed", "6"]));
+    let frames_c = video(&c);
     assert_eq!(frames_c.dim(), (9, 32, 32, 3));
     assert_ne!(frames_a, frames_c, "another seed gives another video");
 
     // Another sampler and guidance weight: same size, another video.
-    let d = model.join("d.mp4");
+    let d = model.path().join("d.mp4");
     assert_success(&generate(
-        &model.0,
+        model.path(),
         &d,
         prompt,
         &["--seed", "5", "--sampler", "res2ab", "--guidance", "3"],
     ));
-    let frames_d = decode(&d);
+    let frames_d = video(&d);
     assert_eq!(frames_d.dim(), (9, 32, 32, 3));
     assert_ne!(frames_a, frames_d, "the sampler settings matter");
 
     // An over-long prompt is truncated with a warning, not refused.
     let long = vec!["robot"; 700].join(" ");
-    let e = model.join("e.mp4");
-    let out = generate(&model.0, &e, &long, &[]);
+    let e = model.path().join("e.mp4");
+    let out = generate(model.path(), &e, &long, &[]);
     assert_success(&out);
     let err = stderr(&out);
     assert!(
         err.contains("warning") && err.contains("truncated"),
         "stderr: {err}"
     );
-    assert_eq!(decode(&e).dim(), (9, 32, 32, 3));
+    assert_eq!(video(&e).dim(), (9, 32, 32, 3));
 }
 
 #[test]
 fn video2world_continues_an_input_video_or_image() {
-    let model = model_folder("dit_video2world_small", "v2w");
+    let model = model_folder("dit_video2world_small");
     let prompt = "the cyclists ride on";
 
     // The last 5 frames (1 + 4, the toy tokenizer compresses time 4×) of a real video.
     let bikes = testdata("media/bikes.mp4");
-    let a = model.join("a.mp4");
+    let a = model.path().join("a.mp4");
     let out = generate(
-        &model.0,
+        model.path(),
         &a,
         prompt,
         &["--input-video", bikes.to_str().unwrap(), "--seed", "2"],
     );
     assert_success(&out);
-    let frames = decode(&a);
+    let frames = video(&a);
     assert_eq!(frames.dim(), (9, 32, 32, 3));
 
     // A single image conditions one latent frame.
     let astronaut = testdata("media/astronaut.png");
-    let b = model.join("b.mp4");
+    let b = model.path().join("b.mp4");
     assert_success(&generate(
-        &model.0,
+        model.path(),
         &b,
         prompt,
         &["--input-video", astronaut.to_str().unwrap(), "--seed", "2"],
     ));
-    let from_image = decode(&b);
+    let from_image = video(&b);
     assert_eq!(from_image.dim(), (9, 32, 32, 3));
     assert_ne!(frames, from_image, "the input conditions the output");
 
     // Video2World needs an input; conditioning frames must fill whole latent frames.
     assert_error(
-        &generate(&model.0, &model.join("c.mp4"), prompt, &[]),
+        &generate(model.path(), &model.path().join("c.mp4"), prompt, &[]),
         "needs an input video",
     );
     assert_error(
         &generate(
-            &model.0,
-            &model.join("d.mp4"),
+            model.path(),
+            &model.path().join("d.mp4"),
             prompt,
             &[
                 "--input-video",
@@ -279,36 +194,39 @@ fn video2world_continues_an_input_video_or_image() {
 
 #[test]
 fn bad_input_exits_with_code_2_and_says_why() {
-    let model = model_folder("dit_text2world_small", "bad");
-    let out_path = model.join("out.mp4");
+    let model = model_folder("dit_text2world_small");
+    let out_path = model.path().join("out.mp4");
 
     assert_error(
-        &generate(&model.0, &out_path, "   ", &[]),
+        &generate(model.path(), &out_path, "   ", &[]),
         "prompt is empty",
     );
-    assert_error(&generate(&model.0, &out_path, "", &[]), "prompt is empty");
+    assert_error(
+        &generate(model.path(), &out_path, "", &[]),
+        "prompt is empty",
+    );
     // 10 frames do not make whole latent frames; 36 px is not a multiple of 16.
     assert_error(
-        &generate(&model.0, &out_path, "a cat", &["--frames", "10"]),
+        &generate(model.path(), &out_path, "a cat", &["--frames", "10"]),
         "frames = 1 + k·4",
     );
     assert_error(
-        &generate(&model.0, &out_path, "a cat", &["--width", "36"]),
+        &generate(model.path(), &out_path, "a cat", &["--width", "36"]),
         "multiples of 16",
     );
     assert_error(
-        &generate(&model.0, &out_path, "a cat", &["--sampler", "ddim"]),
+        &generate(model.path(), &out_path, "a cat", &["--sampler", "ddim"]),
         "ddim",
     );
     assert_error(
-        &generate(&model.0, &out_path, "a cat", &["--steps", "0"]),
+        &generate(model.path(), &out_path, "a cat", &["--steps", "0"]),
         "step",
     );
     // A Text2World network takes no input video.
     let astronaut = testdata("media/astronaut.png");
     assert_error(
         &generate(
-            &model.0,
+            model.path(),
             &out_path,
             "a cat",
             &["--input-video", astronaut.to_str().unwrap()],
@@ -318,18 +236,18 @@ fn bad_input_exits_with_code_2_and_says_why() {
     assert!(!out_path.exists(), "no video is written on error");
 
     // Missing and incomplete model folders.
-    let missing = model.join("missing");
+    let missing = model.path().join("missing");
     assert_error(&generate(&missing, &out_path, "a cat", &[]), "not a folder");
-    let partial = TempDir::new("partial");
-    std::fs::create_dir_all(partial.join("transformer")).unwrap();
+    let partial = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(partial.path().join("transformer")).unwrap();
     assert_error(
         &generate(&partial.0, &out_path, "a cat", &[]),
         "spiece.model",
     );
-    std::fs::create_dir_all(partial.join("tokenizer")).unwrap();
+    std::fs::create_dir_all(partial.path().join("tokenizer")).unwrap();
     std::fs::copy(
-        model.join("tokenizer/spiece.model"),
-        partial.join("tokenizer/spiece.model"),
+        model.path().join("tokenizer/spiece.model"),
+        partial.path().join("tokenizer/spiece.model"),
     )
     .unwrap();
     assert_error(
@@ -344,9 +262,13 @@ fn bad_input_exits_with_code_2_and_says_why() {
     .unwrap();
     let mut config = f.json["config"].clone();
     config["num_layers"] = 3.into();
-    std::fs::write(model.join("transformer/config.json"), config.to_string()).unwrap();
+    std::fs::write(
+        model.path().join("transformer/config.json"),
+        config.to_string(),
+    )
+    .unwrap();
     assert_error(
-        &generate(&model.0, &out_path, "a cat", &[]),
+        &generate(model.path(), &out_path, "a cat", &[]),
         "transformer_blocks.2",
     );
     assert!(!out_path.exists());

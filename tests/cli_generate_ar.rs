@@ -6,80 +6,24 @@
 //! FSQ indices, the CV4x8x8 parity tokenizer in `tokenizer/`, 9-frame chunks, 2 Euler steps),
 //! runs the built `cosmos` binary on the DV4x8x8 parity tokenizer, and decodes the MP4s back.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
 
 use cosmos_ar::ArConfig;
 use cosmos_nn::burn::tensor::{DType, Device, TensorData};
 use cosmos_nn::parity::Fixture;
 use cosmos_posttrain::ar::export_checkpoint;
-use cosmos_posttrain::trainer::write_safetensors;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::{cosmos, filler, save_f32, testdata, text, tiny_t5, video};
+
 /// The DV4x8x8 fixture's FSQ levels (8, 8, 8, 5, 5, 5) give indices below 64 000.
 const VOCAB: usize = 64_000;
 
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(ROOT).join("testdata").join(rel)
-}
-
-/// A fresh folder under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("cosmos_cli_generate_ar_{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-fn save(tensors: &BTreeMap<String, TensorData>, path: &Path) {
-    write_safetensors(path, tensors, HashMap::new(), DType::F32).unwrap();
-}
-
-/// Deterministic values in [−scale, scale].
-fn values(n: usize, scale: f32) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0 * scale)
-        .collect()
-}
-
-/// The tiny ReLU T5 (d_model 32) with 300 embedding rows, and the test SentencePiece model.
+/// The tiny T5 and its SentencePiece model, as the text-encoder folder `dir`.
 fn text_encoder(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let t5 = Fixture::open(testdata("parity/text/t5_encoder_relu_small.safetensors")).unwrap();
-    let mut config = t5.json["config"].clone();
-    config["vocab_size"] = 300.into();
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    let mut weights = t5.weights.tensors().clone();
-    let mut shared: Vec<f32> = weights["shared.weight"]
-        .clone()
-        .convert_dtype(DType::F32)
-        .try_into_vec()
-        .unwrap();
-    shared.extend(values(200 * 32, 1.0));
-    weights.insert("shared.weight".into(), TensorData::new(shared, [300, 32]));
-    weights.remove("encoder.embed_tokens.weight");
-    save(&weights, &dir.join("model.safetensors"));
-    std::fs::copy(
-        Path::new(ROOT).join("crates/cosmos-text/testdata/spm/tiny_t5.model"),
-        dir.join("spiece.model"),
-    )
-    .unwrap();
+    tiny_t5(dir, &dir.join("spiece.model"));
 }
 
 /// A 1-layer AR model over the `[3, 4, 4]` token grid (9 frames of 32×32 through DV4x8x8),
@@ -130,35 +74,19 @@ fn decoder_folder(dir: &Path) {
         .collect();
     weights.insert(
         "net.token_embedder.weight".into(),
-        TensorData::new(values(VOCAB * 8, 0.5), [VOCAB, 8]),
+        TensorData::new(filler(VOCAB * 8, 0.5), [VOCAB, 8]),
     );
-    save(&weights, &dir.join("model.safetensors"));
+    save_f32(&weights, &dir.join("model.safetensors"));
     let cv = Fixture::open(testdata("parity/tokenizer/cv4x8x8_small.safetensors")).unwrap();
     std::fs::write(
         dir.join("tokenizer/config.json"),
         cv.json["config"].to_string(),
     )
     .unwrap();
-    save(
+    save_f32(
         cv.weights.tensors(),
         &dir.join("tokenizer/model.safetensors"),
     );
-}
-
-fn cosmos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cosmos"))
-        .args(args)
-        .output()
-        .expect("the cosmos binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Exit code `code` and a message on standard error containing `needle`.
@@ -168,15 +96,10 @@ fn assert_exit(out: &Output, code: i32, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
-fn frames(path: &Path) -> ndarray::Array4<u8> {
-    cosmos_media::read_video(path, &cosmos_media::ReadOptions::default())
-        .unwrap()
-        .frames
-}
-
 #[test]
 fn prompt_and_diffusion_decoder_write_a_video_determined_by_the_seed() {
-    let dir = TempDir::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let model = dir.join("ar");
     ar_model(&model, true);
     text_encoder(&model.join("text_encoder"));
@@ -212,7 +135,7 @@ fn prompt_and_diffusion_decoder_write_a_video_determined_by_the_seed() {
     let plain = dir.join("plain.mp4");
     let out = run(&plain, prompt, "3", &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let plain = frames(&plain);
+    let plain = video(&plain);
     assert_eq!(plain.dim(), (9, 32, 32, 3));
 
     // The diffusion decoder: the clip's 9 frames, other pixels, the same for the same seed.
@@ -224,7 +147,7 @@ fn prompt_and_diffusion_decoder_write_a_video_determined_by_the_seed() {
         &[&dd[..], &["--diffusion-decoder-steps", "2"]].concat(),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let a = frames(&a);
+    let a = video(&a);
     assert_eq!(a.dim(), (9, 32, 32, 3));
     let moved = a
         .iter()
@@ -238,10 +161,10 @@ fn prompt_and_diffusion_decoder_write_a_video_determined_by_the_seed() {
     );
     let b = dir.join("b.mp4");
     assert!(run(&b, prompt, "3", &dd).status.success());
-    assert_eq!(a, frames(&b), "the same seed gives the same video");
+    assert_eq!(a, video(&b), "the same seed gives the same video");
     let c = dir.join("c.mp4");
     assert!(run(&c, prompt, "4", &dd).status.success());
-    assert_ne!(a, frames(&c), "another seed gives another video");
+    assert_ne!(a, video(&c), "another seed gives another video");
     // The prompt reaches the model: another prompt, another video.
     let d = dir.join("d.mp4");
     assert!(
@@ -249,7 +172,7 @@ fn prompt_and_diffusion_decoder_write_a_video_determined_by_the_seed() {
             .status
             .success()
     );
-    assert_ne!(a, frames(&d), "another prompt gives another video");
+    assert_ne!(a, video(&d), "another prompt gives another video");
 
     // Blocked by the pre-guard: exit 3; an empty prompt: exit 2.
     let out = run(&dir.join("x.mp4"), "how to behead a man", "3", &[]);

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 mod common;
-use common::{cosmos, frames, path, text};
+use common::{cosmos, curate_all, frames, path, text, world_episodes};
 
 /// A plan of `frames` vectors: a push of ball 0 by `dx` at the first frame, nothing after.
 fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> std::path::PathBuf {
@@ -25,19 +25,7 @@ fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> std::pa
 fn episodes_model_and_action_conditioned_generation() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("episodes");
-    let out = cosmos(&[
-        "world",
-        "episodes",
-        "--count",
-        "2",
-        "--frames",
-        "20",
-        "--seed",
-        "1000040",
-        "--out",
-        path(&data),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    world_episodes(&data, 2, 20, 1000040);
     for k in 0..2 {
         assert!(data.join(format!("episode_{k}.mp4")).is_file());
         let actions: Vec<Vec<f32>> = serde_json::from_str(
@@ -130,42 +118,14 @@ fn verify_runs_nvidias_action_conditioned_dit() {
 fn curate_gives_every_clip_the_actions_of_its_frames() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("episodes");
-    let out = cosmos(&[
-        "world",
-        "episodes",
-        "--count",
-        "1",
-        "--frames",
-        "48",
-        "--seed",
-        "7",
-        "--out",
-        path(&data),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    world_episodes(&data, 1, 48, 7);
     let curated = dir.path().join("curated");
-    let out = cosmos(&[
-        "curate",
-        path(&data.join("episode_0.mp4")),
-        "--out",
-        path(&curated),
-        "--min-clip",
-        "1",
-        "--no-motion-filter",
-        "--no-quality-filter",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    let records = curate_all(&data.join("episode_0.mp4"), &curated);
     let all: Vec<Vec<f32>> = serde_json::from_str(
         &std::fs::read_to_string(data.join("episode_0.actions.json")).unwrap(),
     )
     .unwrap();
-    let manifest = std::fs::read_to_string(curated.join("manifest.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = manifest
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(!records.is_empty(), "no clip records: {}", text(&out));
+    assert!(!records.is_empty(), "no clip records");
     for r in &records {
         let (start, end) = (
             r["start_frame"].as_u64().unwrap() as usize,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{cosmos, frames, path, text};
+use common::{cosmos, curate_all, frames, path, text, world_episodes};
 
 /// A plan of `frames` vectors of `width`: ball 0 pushed by `dx` at the first frame.
 fn plan(dir: &Path, name: &str, frames: usize, width: usize, dx: f32) -> PathBuf {
@@ -40,39 +40,14 @@ fn episodes_curate_train_generate() {
         root.join("trained"),
     );
 
-    let out = cosmos(&[
-        "world",
-        "episodes",
-        "--count",
-        "3",
-        "--frames",
-        "24",
-        "--seed",
-        "1000200",
-        "--out",
-        path(&episodes),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    world_episodes(&episodes, 3, 24, 1000200);
 
-    let out = cosmos(&[
-        "curate",
-        path(&episodes),
-        "--out",
-        path(&curated),
-        "--min-clip",
-        "1",
-        "--no-motion-filter",
-        "--no-quality-filter",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let manifest = std::fs::read_to_string(curated.join("manifest.jsonl")).unwrap();
-    let with_actions = manifest
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let records = curate_all(&episodes, &curated);
+    let with_actions = records
+        .iter()
         .filter(|r| r["kept"].as_bool() != Some(false) && r["actions"].is_array())
         .count();
-    assert!(with_actions >= 3, "clip records with actions: {manifest}");
+    assert!(with_actions >= 3, "clip records with actions: {records:?}");
 
     let out = cosmos(&["world", "model", "--out", path(&base)]);
     assert!(out.status.success(), "{}", text(&out));

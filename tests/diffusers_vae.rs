@@ -4,29 +4,16 @@
 //! `cosmos_diffusion::pretrained::load_video_tokenizer_at`, the loader `cosmos generate` and
 //! `cosmos train dit` use for a pipeline's `vae/`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
-use cosmos_nn::burn::tensor::DType;
-use cosmos_nn::parity::Fixture;
+use cosmos_nn::parity::{Fixture, values};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(ROOT).join("testdata").join(rel)
-}
+mod common;
+use common::{save_f32, testdata};
 
 fn write_json(path: &Path, value: &serde_json::Value) {
     std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
-}
-
-fn write_safetensors(tensors: &BTreeMap<String, cosmos_nn::burn::tensor::TensorData>, path: &Path) {
-    cosmos_posttrain::trainer::write_safetensors(path, tensors, HashMap::new(), DType::F32)
-        .unwrap();
-}
-
-fn values(t: cosmos_nn::burn::tensor::Tensor<5>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec().unwrap()
 }
 
 /// A native key as diffusers' conversion script names it (`convert_cosmos_to_diffusers.py`'s
@@ -140,12 +127,12 @@ fn a_diffusers_vae_folder_and_mean_std_pt_load_as_published() {
             .keys()
             .any(|k| k.contains("up_blocks.0.upsamplers.0"))
     );
-    write_safetensors(&renamed, &vae.join("diffusion_pytorch_model.safetensors"));
+    save_f32(&renamed, &vae.join("diffusion_pytorch_model.safetensors"));
 
     let native = root.join("native");
     std::fs::create_dir_all(&native).unwrap();
     write_json(&native.join("config.json"), c);
-    write_safetensors(cv.weights.tensors(), &native.join("model.safetensors"));
+    save_f32(cv.weights.tensors(), &native.join("model.safetensors"));
     std::fs::copy(
         testdata("checkpoint/mean_std.pt"),
         native.join("mean_std.pt"),

@@ -9,7 +9,7 @@ use cosmos_ar::{
 };
 use cosmos_nn::burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use cosmos_nn::checkpoint::{Checkpoint, CheckpointError};
-use cosmos_nn::parity::Fixture;
+use cosmos_nn::parity::{Fixture, max_abs_diff, values};
 
 fn toy_config() -> ArConfig {
     ArConfig {
@@ -62,18 +62,6 @@ fn context(model: &ArTransformer, batch: usize, device: &Device) -> CrossContext
     model.cross_context(ctx, Some(valid)).unwrap()
 }
 
-fn values(t: Tensor<3>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn incremental_and_chunked_decoding_equal_the_full_pass() {
     let device = Device::flex();
@@ -113,7 +101,7 @@ fn incremental_and_chunked_decoding_equal_the_full_pass() {
     assert_eq!(cache.len(), 20);
     let incremental = values(Tensor::cat(steps, 1));
     let reference = values(full.clone().narrow(1, 6, 14));
-    let d = max_diff(&incremental, &reference);
+    let d = max_abs_diff(&incremental, &reference);
     assert!(d < 1e-4, "incremental vs full: {d}");
 
     // Chunks of 5, 8 and 7 (the later chunks need the offset causal mask).
@@ -131,7 +119,7 @@ fn incremental_and_chunked_decoding_equal_the_full_pass() {
                 .unwrap(),
         );
     }
-    let d = max_diff(&values(Tensor::cat(chunks, 1)), &values(full));
+    let d = max_abs_diff(&values(Tensor::cat(chunks, 1)), &values(full));
     assert!(d < 1e-4, "chunked vs full: {d}");
 }
 
@@ -155,8 +143,11 @@ fn cross_attention_context_and_its_mask_matter() {
             .logits(tokens(&rows, &device), Some(&dropped))
             .unwrap(),
     );
-    assert!(max_diff(&m, &d) < 1e-5, "masked keys act as absent keys");
-    assert!(max_diff(&a, &m) > 1e-3, "the mask changes the output");
+    assert!(
+        max_abs_diff(&m, &d) < 1e-5,
+        "masked keys act as absent keys"
+    );
+    assert!(max_abs_diff(&a, &m) > 1e-3, "the mask changes the output");
 }
 
 #[test]

@@ -4,35 +4,21 @@
 //!
 //! `cargo bench -p cosmos-diffusion --bench dit`
 
-use cosmos_diffusion::{DitConditioning, DitConfig, NoiseGenerator};
-use cosmos_nn::burn::tensor::{Device, Tensor};
+use cosmos_nn::burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[path = "../examples/common/mod.rs"]
+mod common;
 
 fn dit_forward(c: &mut Criterion) {
     let device = Device::flex();
-    let config = DitConfig {
-        in_channels: 16,
-        out_channels: 16,
-        num_attention_heads: 16,
-        attention_head_dim: 64,
-        num_layers: 2,
-        text_embed_dim: 1024,
-        adaln_lora_dim: 256,
-        patch_size: [1, 2, 2],
-        extra_pos_embed_type: Some("learnable".into()),
-        ..DitConfig::default()
-    };
-    let dit = config.init(&device).expect("valid config");
-    let mut rng = NoiseGenerator::new(0);
-    let x = rng.tensor([1, 16, 5, 32, 32], &device);
-    let context = rng.tensor([1, 64, 1024], &device);
-    let timestep = Tensor::<1>::full([1], 0.25 * 3.7f64.ln(), &device);
-    let conditioning = DitConditioning {
-        fps: Some(24.0),
-        condition_mask: None,
-        padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
-        action: None,
-    };
+    let common::BenchCase {
+        dit,
+        x,
+        context,
+        timestep,
+        conditioning,
+    } = common::bench_case(&device).expect("valid config");
     let positions = dit
         .positions([5, 32, 32], Some(24.0))
         .expect("fits the tables");

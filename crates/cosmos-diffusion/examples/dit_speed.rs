@@ -11,9 +11,9 @@
 use std::time::Instant;
 
 use clap::Parser;
-use cosmos_diffusion::{DitConditioning, DitConfig, NoiseGenerator};
-use cosmos_nn::burn::tensor::Tensor;
 use cosmos_nn::device::parse_device;
+
+mod common;
 
 /// Times the forward pass of the diffusion transformer at the benchmark configuration.
 #[derive(Parser, Debug)]
@@ -24,22 +24,6 @@ struct Args {
     /// Timed runs (after one warm-up run); the minimum is printed.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-}
-
-/// The benchmark network.
-fn bench_config() -> DitConfig {
-    DitConfig {
-        in_channels: 16,
-        out_channels: 16,
-        num_attention_heads: 16,
-        attention_head_dim: 64,
-        num_layers: 2,
-        text_embed_dim: 1024,
-        adaln_lora_dim: 256,
-        patch_size: [1, 2, 2],
-        extra_pos_embed_type: Some("learnable".into()),
-        ..DitConfig::default()
-    }
 }
 
 /// CPU time (user + system, all threads) this process has used so far, in seconds (Linux
@@ -65,17 +49,13 @@ fn peak_rss_mb() -> Option<f64> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = parse_device(&args.device)?;
-    let dit = bench_config().init(&device)?;
-    let mut rng = NoiseGenerator::new(0);
-    let x = rng.tensor([1, 16, 5, 32, 32], &device);
-    let context = rng.tensor([1, 64, 1024], &device);
-    let timestep = Tensor::<1>::full([1], 0.25 * 3.7f64.ln(), &device);
-    let conditioning = DitConditioning {
-        fps: Some(24.0),
-        condition_mask: None,
-        padding_mask: Some(Tensor::zeros([1, 1, 32, 32], &device)),
-        action: None,
-    };
+    let common::BenchCase {
+        dit,
+        x,
+        context,
+        timestep,
+        conditioning,
+    } = common::bench_case(&device)?;
     let mut times = Vec::new();
     let mut cpu_start = None;
     for run in 0..=args.runs.max(1) {

@@ -255,9 +255,7 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use cosmos_nn::parity::values;
 
     #[test]
     fn patch_embed_orders_features_channel_first() {

@@ -480,9 +480,7 @@ mod tests {
         }
     }
 
-    fn values(t: Tensor<5>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec().unwrap()
-    }
+    use cosmos_nn::parity::values;
 
     #[test]
     fn every_sampler_lands_on_a_point_mass_with_the_stated_call_count() {

@@ -5,7 +5,7 @@ use cosmos_diffusion::parity::fixture_dit;
 use cosmos_diffusion::{DitConditioning, DitConfig, Error};
 use cosmos_nn::burn::tensor::{DType, Device, Tensor};
 use cosmos_nn::checkpoint::{Checkpoint, CheckpointError};
-use cosmos_nn::parity::Fixture;
+use cosmos_nn::parity::{Fixture, max_abs_diff, values};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -14,17 +14,6 @@ const DIR: &str = concat!(
 
 fn fixture(name: &str) -> Fixture {
     Fixture::open(format!("{DIR}/{name}.safetensors")).unwrap()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn inputs(f: &Fixture, device: &Device) -> (Tensor<5>, Tensor<1>, Tensor<3>, DitConditioning) {
@@ -68,7 +57,7 @@ fn bf16_checkpoint_loads_and_stays_close() {
         .convert::<f32>()
         .try_to_vec()
         .unwrap();
-    let d = max_diff(&y, &expected);
+    let d = max_abs_diff(&y, &expected);
     // bf16 keeps 8 bits of mantissa: the output moves, but stays close.
     assert!(d < 0.1 && d > 1e-5, "bf16 max diff {d}");
 }
@@ -210,9 +199,9 @@ fn batch_of_two_equals_two_single_forwards() {
         .unwrap();
     let n = single_a.len();
     let b = values(batch);
-    assert!(max_diff(&b[..n], &single_a) < 1e-5);
-    assert!(max_diff(&b[n..], &single_b) < 1e-5);
-    assert!(max_diff(&single_a, &single_b) > 1e-2);
+    assert!(max_abs_diff(&b[..n], &single_a) < 1e-5);
+    assert!(max_abs_diff(&b[n..], &single_b) < 1e-5);
+    assert!(max_abs_diff(&single_a, &single_b) > 1e-2);
 }
 
 #[test]
@@ -237,8 +226,8 @@ fn frame_rate_scales_rope_time() {
     };
     let base = at(Some(24.0));
     // fps = base_fps leaves time positions unscaled, as images (no fps) do.
-    assert!(max_diff(&base, &at(None)) < 1e-6);
-    assert!(max_diff(&base, &at(Some(12.0))) > 1e-4);
+    assert!(max_abs_diff(&base, &at(None)) < 1e-6);
+    assert!(max_abs_diff(&base, &at(Some(12.0))) > 1e-4);
 }
 
 /// The action-conditioned network (cosmos-predict1's `ActionConditionalVideoExtendGeneralDIT`):
@@ -273,7 +262,7 @@ fn action_conditioning_follows_the_reference_design() {
             .unwrap(),
     );
     assert!(
-        max_diff(&y, &y_other) > 1e-2,
+        max_abs_diff(&y, &y_other) > 1e-2,
         "the action does not reach the output"
     );
 

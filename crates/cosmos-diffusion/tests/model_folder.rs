@@ -65,9 +65,7 @@ fn model_folder(dit: &str, tag: &str) -> PathBuf {
     root
 }
 
-fn values(t: Tensor<5>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec().unwrap()
-}
+use cosmos_nn::parity::values;
 
 fn request(prompt: &str) -> GenerationRequest {
     GenerationRequest {

@@ -11,9 +11,7 @@ use cosmos_diffusion::{
 };
 use cosmos_nn::burn::tensor::{Device, Tensor};
 
-fn values(t: Tensor<5>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec().unwrap()
-}
+use cosmos_nn::parity::values;
 
 fn pipeline(video2world: bool, device: &Device) -> WorldPipeline {
     let mut p = WorldPipeline::new(

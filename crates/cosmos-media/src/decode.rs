@@ -122,9 +122,9 @@ pub struct ReadOptions {
     /// What to do when the file turns out to be damaged.
     pub on_damage: DamagePolicy,
     /// MP4/MOV: trust the container header for the stream's facts instead of letting FFmpeg
-    /// decode the first frames to probe them (up to 7 frames of H.264 without B-frames: 11 ms
-    /// of the 13 ms it takes to open a 720p file here). Other containers, and headers that leave
-    /// something out, are probed as usual. Off by default.
+    /// decode the first frames to probe them (up to 7 frames of H.264 without B-frames, most of
+    /// the time it takes to open a file; docs/performance.md). Other containers, and headers
+    /// that leave something out, are probed as usual. Off by default.
     pub quick_open: bool,
     /// Which frames skip the codec's in-loop deblocking filter (H.264, HEVC); default: none.
     pub skip_loop_filter: SkipLoopFilter,
@@ -1210,7 +1210,7 @@ fn open_decoder(
 
 /// Opens the container. With `quick_open`, an MP4/MOV file whose header states the video
 /// stream's size and frame rate is taken at its word: FFmpeg's stream probing, which decodes up to
-/// 7 frames of an H.264 stream without B-frames (11 ms for 720p here), is cut short. Other
+/// 7 frames of an H.264 stream without B-frames, is cut short. Other
 /// containers, or headers that leave something out, are opened again with full probing.
 fn open_input(
     path: &Path,

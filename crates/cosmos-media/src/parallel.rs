@@ -3,9 +3,8 @@
 //!
 //! A decoder started on a keyframe needs nothing before it, so the segments between keyframes
 //! decode independently. Segments cost no more CPU time than one single-threaded decode, while
-//! FFmpeg's frame threads wait on each other's reference pictures and synchronise (bikes.mp4 with
-//! the FFmpeg command line, deblocking skipped, idle machine: 0.089 s of CPU on one thread,
-//! 0.097 s with 2 frame threads for a 1.1x shorter wall time).
+//! FFmpeg's frame threads wait on each other's reference pictures and synchronise, spending more
+//! CPU time for little shorter wall time (measured in docs/performance.md).
 //!
 //! Segments are cut at the keyframes of the container's index (MP4/MOV `stss`; Matroska cues).
 //! A worker seeks to its segment's keyframe and returns the frames whose timestamps lie between

@@ -213,9 +213,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, TensorData};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use crate::parity::values;
 
     /// Plain softmax(q kᵀ · scale + bias) v, written out for reference.
     fn reference(

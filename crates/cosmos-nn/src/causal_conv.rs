@@ -225,9 +225,7 @@ mod tests {
         Device::flex()
     }
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
+    use crate::parity::values;
 
     /// A 1-in, 1-out layer with the given kernel weights and bias.
     fn layer(config: CausalConv3dConfig, weight: Vec<f32>, bias: f32) -> CausalConv3d {

@@ -27,9 +27,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Device, TensorData};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use crate::parity::values;
 
     #[test]
     fn rms_normalize_matches_hand_computation() {

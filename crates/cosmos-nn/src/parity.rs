@@ -17,6 +17,29 @@ use crate::{Error, Result};
 /// The tolerance on max |ours − reference| when a fixture's JSON names none.
 pub const DEFAULT_TOLERANCE: f64 = 1e-4;
 
+/// A float tensor's values as f32, in row-major order (empty if they cannot be read as floats).
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// max |a − b| over two slices: infinite when their lengths differ or a value is NaN, so a
+/// comparison against a tolerance fails instead of passing on a truncated or broken output.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return f32::INFINITY;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
+        .fold(0.0, f32::max)
+}
+
 /// One parity case: weights, named inputs/outputs and the JSON config.
 #[derive(Debug, Clone)]
 pub struct Fixture {

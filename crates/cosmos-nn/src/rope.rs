@@ -171,9 +171,7 @@ pub fn apply_rotary(
 mod tests {
     use super::*;
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use crate::parity::values;
 
     #[test]
     fn cosmos_split_of_128_is_44_42_42() {

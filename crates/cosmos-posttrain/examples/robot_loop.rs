@@ -10,7 +10,9 @@
 //! ```sh
 //! cargo run --release -p cosmos-posttrain --example robot_loop -- --steps 6 --target-x 48
 //! ```
-//! The last line is `planned_distance_px=<d> idle_distance_px=<d0> steps=<n> seconds=<s>`.
+//! The last line is `planned_distance_px=<d> idle_distance_px=<d0> steps=<n> seconds=<s>
+//! batch_frames_per_s=<f> rollout_frames_per_s=<f>`: the rollout speed, imagined frames per
+//! second with all candidates in one batch, and for one plan of 12 frames alone.
 
 use std::time::Instant;
 
@@ -100,15 +102,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sim = model.simulator(context.view())?;
     let per_step = sim.frames_per_step();
     let start = Instant::now();
+    let mut imagining = 0.0f64;
     for step in 0..o.steps {
         // Imagine one step under every candidate (one batched call), score by the ball's
         // predicted distance to the target at the step's last frame.
+        let t = Instant::now();
         let futures = sim.imagine(
             &candidates
                 .iter()
                 .map(|a| vec![a.clone()])
                 .collect::<Vec<_>>(),
         )?;
+        imagining += t.elapsed().as_secs_f64();
         let score = |f: &Array4<u8>| {
             ball_positions(f.index_axis(Axis(0), per_step - 1), &world_config)[o.ball]
                 .map(|[x, _]| (x - o.target_x).abs())
@@ -146,8 +151,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = start.elapsed().as_secs_f64();
     let planned = (real.positions()[o.ball][0] - o.target_x).abs();
     let idle_distance = (idle.positions()[o.ball][0] - o.target_x).abs();
+    // Rollout speed: the candidates' imagined frames per second of imagining, and one plan of
+    // 3 steps (12 frames) rolled out alone.
+    let imagined = (o.steps * candidates.len() * per_step) as f64 / imagining.max(1e-9);
+    let t = Instant::now();
+    let lone = sim.rollout(&vec![vec![0.0; dim]; 3])?;
+    let lone = lone.shape()[0] as f64 / t.elapsed().as_secs_f64();
     println!(
-        "planned_distance_px={planned:.1} idle_distance_px={idle_distance:.1} steps={} seconds={seconds:.2}",
+        "planned_distance_px={planned:.1} idle_distance_px={idle_distance:.1} steps={} seconds={seconds:.2} \
+         batch_frames_per_s={imagined:.1} rollout_frames_per_s={lone:.1}",
         o.steps
     );
     Ok(())

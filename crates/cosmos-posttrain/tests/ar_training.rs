@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use cosmos_ar::{ArConfig, ArTransformer, VideoTokenLayout, VideoTokenizer};
+use cosmos_nn::parity::{max_abs_diff, values};
 use cosmos_posttrain::Error;
 use cosmos_posttrain::ar::{
     ArTrainOptions, ArTrainer, ConditionedAr, TokenSample, TokenSet, adapter_params, apply_lora,
@@ -42,18 +43,6 @@ fn transformer(device: &Device, cross_attention: bool) -> ArTransformer {
     let mut model = config(cross_attention).init(device).unwrap();
     model.prepare_for_decoding();
     model
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Sequences whose frame `f` is frame 0 shifted by `f` (token `(a + f + i) mod V`), with one
@@ -141,7 +130,7 @@ fn zero_initialised_action_conditioning_leaves_the_logits_bit_identical() {
             )
             .unwrap(),
     );
-    assert!(max_diff(&plain, &moved) > 1e-3);
+    assert!(max_abs_diff(&plain, &moved) > 1e-3);
     // The <bov> input predicts frame 0's first token and sees action 0; changing only the
     // last frame's action leaves the logits before that frame's inputs unchanged.
     let mut other = values(batch.actions.clone().unwrap());
@@ -155,7 +144,7 @@ fn zero_initialised_action_conditioning_leaves_the_logits_bit_identical() {
     // Inputs 0..=6 of sequence 0 predict frames 0 and 1 (targets at positions 1..=8).
     let row = VOCAB;
     assert_eq!(&moved[..7 * row], &changed[..7 * row]);
-    assert!(max_diff(&moved[7 * row..12 * row], &changed[7 * row..12 * row]) > 1e-4);
+    assert!(max_abs_diff(&moved[7 * row..12 * row], &changed[7 * row..12 * row]) > 1e-4);
 }
 
 /// An action model with a non-zero (random) projection, as after training.
@@ -286,7 +275,7 @@ fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
         adapter_params(&adapted),
         2 * 4 * (2 * (24 + 24) + 2 * (24 + 12) + 3 * (24 + 32))
     );
-    assert!(max_diff(&base, &logits(&adapted)) < 1e-6);
+    assert!(max_abs_diff(&base, &logits(&adapted)) < 1e-6);
     let unmerged = tempfile::tempdir().unwrap();
     assert!(
         matches!(
@@ -315,13 +304,13 @@ fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
     assert_eq!(changed, 2 * 7, "every adapter trains");
     let adapted_out = logits(&trained);
     assert!(
-        max_diff(&base, &adapted_out) > 1e-5,
+        max_abs_diff(&base, &adapted_out) > 1e-5,
         "adapters had no effect"
     );
 
     let merged = merge_lora(trained);
     assert_eq!(adapter_params(&merged), 0);
-    assert!(max_diff(&adapted_out, &logits(&merged)) < 1e-5);
+    assert!(max_abs_diff(&adapted_out, &logits(&merged)) < 1e-5);
 
     // The export is a checkpoint cosmos-ar (and `cosmos generate-ar`) loads.
     let dir = tempfile::tempdir().unwrap();
@@ -333,7 +322,7 @@ fn lora_starts_at_the_base_model_trains_only_adapters_and_merges_exactly() {
     let config = ArConfig::from_json_file(dir.path().join("config.json")).unwrap();
     let loaded = cosmos_ar::checkpoint::load(&config, &path, &device).unwrap();
     let reloaded = values(loaded.logits(inputs.clone(), None).unwrap());
-    assert!(max_diff(&adapted_out, &reloaded) < 1e-5);
+    assert!(max_abs_diff(&adapted_out, &reloaded) < 1e-5);
     assert!(apply_lora(merged, &LoraConfig::new(0)).is_err());
 
     // A network loaded from a checkpoint trains in full: every parameter moves.
@@ -416,7 +405,7 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     let b = module_tensors(&resumed.model, "");
     assert_eq!(a.len(), b.len());
     for (k, v) in &a {
-        let d = max_diff(
+        let d = max_abs_diff(
             &v.clone().try_to_vec::<f32>().unwrap(),
             &b[k].clone().try_to_vec::<f32>().unwrap(),
         );

@@ -137,9 +137,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Device, TensorData};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
+    use cosmos_nn::parity::values;
 
     #[test]
     fn per_frame_norm_uses_each_frames_statistics() {

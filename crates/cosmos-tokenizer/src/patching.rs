@@ -255,9 +255,7 @@ mod tests {
         Device::flex()
     }
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
+    use cosmos_nn::parity::values;
 
     fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
         values((a - b).abs().max())[0]

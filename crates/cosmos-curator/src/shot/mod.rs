@@ -107,11 +107,10 @@ pub struct ShotList {
 /// Decoder settings of the curator's analysis pass: frames scaled by swscale's area filter
 /// straight to `size` (every source pixel counts, which the sharpness, motion and text
 /// statistics rely on), H.264 deblocking skipped (the frames are only compared with each other
-/// after a 2.5x or larger downscale, where the filter's effect is invisible; skipping it saves
-/// about a quarter of the decoding time on 720p), MP4 headers trusted instead of probed by
-/// decoding (`quick_open`: 11 ms less on a 720p file), one decoder thread per core, and files whose
-/// index lists several keyframes decoded as keyframe-delimited segments in parallel
-/// ([`cosmos_media::ParallelFrameReader`]).
+/// after a 2.5x or larger downscale, where the filter's effect is invisible), MP4 headers
+/// trusted instead of probed by decoding (`quick_open`), one decoder thread per core, and
+/// files whose index lists several keyframes decoded as keyframe-delimited segments in
+/// parallel ([`cosmos_media::ParallelFrameReader`]); the savings are in docs/performance.md.
 pub fn analysis_read_options(size: (u32, u32)) -> ReadOptions {
     ReadOptions {
         skip_loop_filter: SkipLoopFilter::All,
