@@ -13,7 +13,8 @@ use burn::tensor::{Device, Tensor};
 use cosmos_nn::causal_conv::{CausalConv3d, CausalConv3dConfig, replicate_first_frame};
 
 use crate::cache::CausalCache;
-use crate::{cpu, ops};
+use crate::ops;
+use cosmos_nn::kernels::conv as cpu;
 
 /// The reference's GroupNorm epsilon.
 pub(crate) const NORM_EPS: f64 = 1e-6;
