@@ -146,10 +146,10 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `dst = alpha·dst + beta·lhs·rhs` (`dst` read only if `read_dst`; otherwise `dst = beta·lhs·rhs`)
-/// for an `m × n` row-major `dst` with rows `dst_row_stride` apart, `lhs: m × k`, `rhs: k × n`,
-/// by gemm (`parallel`: on all of rayon's threads, else on this one). The one safe form of the
-/// raw 19-argument `gemm::gemm`: every operand is bounds-checked.
+/// `dst = alpha·dst + beta·lhs·rhs` (`dst` read only if `read_dst`; otherwise
+/// `dst = beta·lhs·rhs`) for an `m × n` row-major `dst` with rows `dst_row_stride` apart,
+/// `lhs: m × k`, `rhs: k × n`, by gemm (`parallel`: on all of rayon's threads, else on this one).
+/// The one safe form of the raw 19-argument `gemm::gemm`: every operand is bounds-checked.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     dst: &mut [f32],
