@@ -30,8 +30,10 @@
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
+/// The decoding fast path, now [`cosmos_nn::kernels::decode`] (re-exported here under its old
+/// path).
 #[cfg(feature = "flex")]
-pub mod cpu;
+pub use cosmos_nn::kernels::decode as cpu;
 pub mod error;
 pub mod generate;
 pub mod model;

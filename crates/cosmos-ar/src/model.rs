@@ -46,19 +46,21 @@ impl FeedForward {
 }
 
 /// `linear(x)` for `x: [batch, tokens, in]`, through the CPU row kernel for the few-row
-/// products of decoding when it applies (see [`crate::cpu`]).
+/// products of decoding when it applies (see [`cosmos_nn::kernels::decode`]).
 pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     #[cfg(feature = "flex")]
     {
         let [b, n, d_in] = x.dims();
-        if b * n <= crate::cpu::MAX_ROWS
-            && let Some(y) =
-                crate::cpu::matvec(&x.clone().reshape([b * n, d_in]), &linear.weight.val())
+        if b * n <= cosmos_nn::kernels::decode::MAX_ROWS
+            && let Some(y) = cosmos_nn::kernels::decode::matvec(
+                &x.clone().reshape([b * n, d_in]),
+                &linear.weight.val(),
+            )
         {
             let d_out = y.dims()[1];
             return y.reshape([b, n, d_out]);
         }
-        if let Some(y) = crate::cpu::matmul_rows(&x, &linear.weight.val()) {
+        if let Some(y) = cosmos_nn::kernels::decode::matmul_rows(&x, &linear.weight.val()) {
             return y;
         }
     }
@@ -455,16 +457,16 @@ impl ArTransformer {
 
     /// On burn's flex CPU backend, stores every linear weight output-major so that the
     /// one-token products of decoding stream each weight once across all cores (see
-    /// [`crate::cpu`]); results are unchanged up to float32 summation order. A no-op on other
-    /// backends. [`ArTransformer::load_checkpoint`] calls it; call it yourself on a model used
-    /// with its random initial weights.
+    /// [`cosmos_nn::kernels::decode`]); results are unchanged up to float32 summation order. A
+    /// no-op on other backends. [`ArTransformer::load_checkpoint`] calls it; call it yourself on a
+    /// model used with its random initial weights.
     pub fn prepare_for_decoding(&mut self) {
         #[cfg(feature = "flex")]
         {
-            if !crate::cpu::is_flex(&self.device()) {
+            if !cosmos_nn::kernels::decode::is_flex(&self.device()) {
                 return;
             }
-            let store = crate::cpu::store_rows_by_output;
+            let store = cosmos_nn::kernels::decode::store_rows_by_output;
             for block in &mut self.layers {
                 for attn in
                     std::iter::once(&mut block.attention).chain(block.cross_attention.as_mut())

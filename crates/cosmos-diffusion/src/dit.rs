@@ -12,6 +12,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use cosmos_nn::adaln::{AdaLnModulation, AdaLnModulationConfig};
 use cosmos_nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig, Rotary, split_heads};
+use cosmos_nn::kernels::attention as kernels;
 use cosmos_nn::rope::{Rope3d, RotaryLayout};
 
 use crate::config::DitConfig;
@@ -33,8 +34,8 @@ pub struct FeedForward {
 impl FeedForward {
     /// `[batch, tokens, hidden] → [batch, tokens, hidden]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let hidden = crate::cpu::gelu(crate::cpu::linear(&self.proj_in, x));
-        crate::cpu::linear(&self.proj_out, hidden)
+        let hidden = kernels::gelu(kernels::linear(&self.proj_in, x));
+        kernels::linear(&self.proj_out, hidden)
     }
 }
 
@@ -118,14 +119,14 @@ impl DitBlock {
         views: usize,
     ) -> Tensor<3> {
         let mut x = match &positions.extra {
-            Some(extra) => crate::cpu::add_tokens(x, extra.clone()),
+            Some(extra) => kernels::add_tokens(x, extra.clone()),
             None => x,
         };
         let gate = |g: Option<Tensor<3>>| g.expect("3 chunks");
 
         let (h, g) = modulated(&self.norm1, x.clone(), embedded, temb.clone());
         let h = attend(&self.attn1, h, None, Some(&positions.rotary));
-        x = crate::cpu::gated_residual(x, gate(g), h);
+        x = kernels::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm2, x.clone(), embedded, temb.clone());
         let h = if views > 1 {
@@ -144,16 +145,17 @@ impl DitBlock {
         } else {
             attend(&self.attn2, h, Some(context.clone()), None)
         };
-        x = crate::cpu::gated_residual(x, gate(g), h);
+        x = kernels::gated_residual(x, gate(g), h);
 
         let (h, g) = modulated(&self.norm3, x.clone(), embedded, temb.clone());
         let h = self.ff.forward(h);
-        crate::cpu::gated_residual(x, gate(g), h)
+        kernels::gated_residual(x, gate(g), h)
     }
 }
 
 /// Attention without mask: projections, per-head QK-norm, RoPE (self-attention), scores, output
-/// projection, through the [`crate::cpu`] fast paths (burn's own ops off the flex backend).
+/// projection, through the [`cosmos_nn::kernels::attention`] fast paths (burn's own ops off the
+/// flex backend).
 fn attend(
     attn: &MultiHeadAttention,
     x: Tensor<3>,
@@ -162,16 +164,16 @@ fn attend(
 ) -> Tensor<3> {
     let heads = attn.n_heads;
     let context = context.unwrap_or_else(|| x.clone());
-    let linear = crate::cpu::linear;
-    let q = crate::cpu::norm_rope_heads(linear(&attn.q, x), heads, attn.q_norm.as_ref(), rotary);
-    let k = crate::cpu::norm_rope_heads(
+    let linear = kernels::linear;
+    let q = kernels::norm_rope_heads(linear(&attn.q, x), heads, attn.q_norm.as_ref(), rotary);
+    let k = kernels::norm_rope_heads(
         linear(&attn.k, context.clone()),
         heads,
         attn.k_norm.as_ref(),
         rotary,
     );
     let v = split_heads(linear(&attn.v, context), heads);
-    linear(&attn.out, crate::cpu::attention(q, k, v))
+    linear(&attn.out, kernels::attention(q, k, v))
 }
 
 /// `LayerNorm(x)·(1 + scale) + shift` with the block's modulation vectors; returns the gate too.
@@ -184,10 +186,7 @@ pub(crate) fn modulated(
     let mut v = norm.vectors(embedded.clone(), Some(temb)).into_iter();
     let shift = v.next().expect("at least 2 chunks");
     let scale = v.next().expect("at least 2 chunks");
-    (
-        crate::cpu::adaln_modulate(x, shift, scale, norm.eps),
-        v.next(),
-    )
+    (kernels::adaln_modulate(x, shift, scale, norm.eps), v.next())
 }
 
 /// Position tables for one latent grid and frame rate: the RoPE cos/sin tables and the
@@ -465,7 +464,7 @@ impl CosmosDit {
         }
         let hidden = self.config.hidden_size();
         let (x, _) = modulated(&self.norm_out, x, &embedded, temb.narrow(1, 0, 2 * hidden));
-        let x = crate::cpu::linear(&self.proj_out, x);
+        let x = kernels::linear(&self.proj_out, x);
         Ok(unpatchify(x, grid, self.config.patch_size))
     }
 

@@ -79,7 +79,9 @@
 pub mod adapters;
 pub mod checkpoint;
 pub mod config;
-pub mod cpu;
+/// The DiT's CPU fast paths, now [`cosmos_nn::kernels::attention`] (re-exported here under
+/// their old path).
+pub use cosmos_nn::kernels::attention as cpu;
 pub mod diffusion_decoder;
 pub mod dit;
 pub mod edm;

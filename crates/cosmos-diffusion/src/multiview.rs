@@ -342,7 +342,7 @@ impl MultiviewDit {
             &embedded,
             temb.narrow(1, 0, 2 * hidden),
         );
-        let x = crate::cpu::linear(&self.dit.proj_out, x);
+        let x = cosmos_nn::kernels::attention::linear(&self.dit.proj_out, x);
         Ok(unpatchify(x, grid, c.patch_size))
     }
 }

@@ -1,5 +1,5 @@
-//! Runtime CPU-feature dispatch for hand-written CPU kernels (used by the flex fast paths of
-//! the model crates).
+//! Runtime CPU-feature dispatch for hand-written CPU kernels (used by the flex kernels in
+//! [`crate::kernels`]).
 
 /// Defines a function whose body is compiled three times: for AVX-512, for AVX2 + FMA and for
 /// the baseline target; each call runs the widest version this CPU has (detected once and

@@ -70,7 +70,7 @@ impl CausalCache {
     pub fn conv(&mut self, conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
         // Convolutions without a temporal extent carry nothing.
         if !self.streaming || (conv.time_pad == 0 && conv.temporal_span() == 1) {
-            return crate::cpu::causal_conv(conv, x);
+            return cosmos_nn::kernels::conv::causal_conv(conv, x);
         }
         match self.slot(Slot::Frames(None)) {
             Slot::Frames(cache) => conv.forward_streaming(x, cache),

@@ -50,7 +50,6 @@
 pub mod cache;
 pub mod chunking;
 pub mod config;
-mod cpu;
 pub mod diffusers;
 mod error;
 pub mod fsq;
@@ -67,8 +66,6 @@ pub mod patching;
 pub mod pretrained;
 pub mod streaming;
 mod tokenizer;
-#[cfg(feature = "flex")]
-mod winograd;
 
 /// The burn this crate is built on, re-exported so that callers use the same version for the
 /// tensors and devices they pass in: `cosmos_tokenizer::burn::tensor::{Device, Tensor}`.

@@ -13,8 +13,13 @@ pub(crate) fn group_norm_per_frame(
     beta: Option<Tensor<1>>,
     eps: f64,
 ) -> Tensor<5> {
-    if let Some(y) = crate::cpu::group_norm_per_frame(&x, gamma.as_ref(), beta.as_ref(), eps, false)
-    {
+    if let Some(y) = cosmos_nn::kernels::conv::group_norm_per_frame(
+        &x,
+        gamma.as_ref(),
+        beta.as_ref(),
+        eps,
+        false,
+    ) {
         return y;
     }
     group_norm_per_frame_tensor_ops(x, gamma, beta, eps)
@@ -49,7 +54,8 @@ pub(crate) fn group_norm_per_frame_silu(
     beta: Option<Tensor<1>>,
     eps: f64,
 ) -> Tensor<5> {
-    if let Some(y) = crate::cpu::group_norm_per_frame(&x, gamma.as_ref(), beta.as_ref(), eps, true)
+    if let Some(y) =
+        cosmos_nn::kernels::conv::group_norm_per_frame(&x, gamma.as_ref(), beta.as_ref(), eps, true)
     {
         return y;
     }

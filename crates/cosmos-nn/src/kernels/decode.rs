@@ -1,4 +1,5 @@
-//! A CPU fast path for the matrix-vector products of one-token decoding.
+//! A CPU fast path for the matrix-vector products of one-token decoding (the AR model's linear
+//! layers; moved from `cosmos-ar`'s `cpu` module).
 //!
 //! Decoding one token multiplies a single activation row by every weight matrix: the step is
 //! bound by how fast the weights stream from memory. burn's CPU (flex) matmul hands an `m = 1`
@@ -10,7 +11,8 @@
 //!
 //! This goes through burn's documented backend-extension door (`Tensor::try_into_primitive`)
 //! to read the weight storage without copying it; on any other backend, dtype or layout the
-//! functions decline (`None` / unchanged) and the ordinary burn ops run.
+//! functions decline (`None` / unchanged) and the ordinary burn ops run; so they do when the
+//! kernels are switched off ([`super::enabled`]).
 
 use burn::backend::Flex;
 use burn::module::Param;
@@ -31,6 +33,9 @@ pub fn is_flex(device: &Device) -> bool {
 /// Stores a linear layer's weight in `[out, in]` row order (a transposed view keeps the logical
 /// `[in, out]` shape burn's `Linear` expects). A no-op when it is stored so already.
 pub fn store_rows_by_output(linear: &mut Linear) {
+    if !super::enabled() {
+        return;
+    }
     let weight = linear.weight.val();
     if rows_by_output(&weight).is_some() {
         return;
@@ -50,6 +55,9 @@ pub fn store_rows_by_output(linear: &mut Linear) {
 /// If `weight` (`[in, out]`) is an f32 transposed view of a contiguous `[out, in]` flex tensor,
 /// returns its primitive.
 fn rows_by_output(weight: &Tensor<2>) -> Option<burn::backend::tensor::FloatTensor<Flex>> {
+    if !super::enabled() {
+        return None;
+    }
     let [d_in, d_out] = weight.dims();
     let primitive = weight.clone().try_into_primitive::<Flex>().ok()?;
     let layout = primitive.layout();

@@ -11,8 +11,9 @@
 //!   head's probabilities `P` and forms `dV = Pᵀ·dO`, `dS = P ⊙ (dO·Vᵀ − rowsum(P ⊙ dO·Vᵀ))`,
 //!   `dQ = s·dS·K`, `dK = s·dSᵀ·Q` with gemm, heads in parallel.
 //!
-//! Only for the default (non-checkpointing) autodiff over flex with f32 tensors; anything else
-//! takes burn's own ops.
+//! Only for the default (non-checkpointing) autodiff over flex with f32 tensors, with the kernels
+//! [`super::enabled`]; anything else takes burn's own ops. Behind the `flex-train` feature (it
+//! needs burn's autodiff). (Moved from `cosmos-diffusion`'s `cpu/train.rs`.)
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -20,11 +21,11 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Shape, Tensor};
+use burn::tensor::{Bytes, DType, Tensor};
 use rayon::prelude::*;
 
-use super::flex::host as contiguous;
-use super::{normal_cdf, softmax_exp_row};
+use super::attention::{normal_cdf, softmax_exp_row};
+use super::flex::{Mat, flex_tensor, gemm, host as contiguous};
 
 type Ad = burn::backend::Autodiff<Flex>;
 type AdTensor = <Ad as burn::backend::BackendTypes>::FloatTensorPrimitive;
@@ -37,21 +38,13 @@ const MAX_SCORES: usize = 1 << 22;
 
 /// The autodiff primitive of an f32 tensor of the default autodiff over flex, if it is one.
 fn autodiff<const D: usize>(x: &Tensor<D>) -> Option<AdTensor> {
-    if x.dtype() != DType::F32 {
+    if !super::enabled() || x.dtype() != DType::F32 {
         return None;
     }
     x.clone().try_into_primitive::<Ad>().ok()
 }
 
-fn flex_tensor(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(Shape::from(shape.to_vec())),
-        DType::F32,
-    )
-}
-
-/// `Φ(x) + x·φ(x)`, the derivative of `x·Φ(x)` ([`super::normal_cdf`]).
+/// `Φ(x) + x·φ(x)`, the derivative of `x·Φ(x)` ([`super::attention::normal_cdf`]).
 #[inline(always)]
 fn gelu_derivative(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -59,7 +52,7 @@ fn gelu_derivative(x: f32) -> f32 {
     phi + x * INV_SQRT_2PI * gauss
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// `grad[i] ·= gelu'(input[i])`.
 fn gelu_backward_slice(grad: &mut [f32], input: &[f32]) {
     for (g, &x) in grad.iter_mut().zip(input) {
@@ -70,7 +63,7 @@ fn gelu_backward_slice(grad: &mut [f32], input: &[f32]) {
 
 /// The inner flex GELU of the inference path, on a flex primitive.
 fn gelu_forward(x: FlexTensor) -> FlexTensor {
-    super::flex::gelu(Tensor::<1>::from_primitive::<Flex>(x))
+    super::attention::flex::gelu(Tensor::<1>::from_primitive::<Flex>(x))
         .try_into_primitive::<Flex>()
         .expect("a flex tensor")
 }
@@ -159,45 +152,9 @@ fn head_rows(x: &FlexTensor, b: usize, h: usize) -> Vec<f32> {
 }
 
 /// `dst = alpha·lhs·rhs` for an `m × n` row-major `dst` (zeroed or not: not read), `lhs` an
-/// `m × k` and `rhs` a `k × n` matrix given by pointer, row stride and column stride.
-///
-/// # Safety
-/// The pointers must cover the matrices their strides describe.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
-    dst: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: (*const f32, isize, isize),
-    rhs: (*const f32, isize, isize),
-    alpha: f32,
-) {
-    debug_assert!(dst.len() >= m * n);
-    // SAFETY: the caller's matrices; `dst` holds `m·n` elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.0,
-            lhs.2,
-            lhs.1,
-            rhs.0,
-            rhs.2,
-            rhs.1,
-            0.0,
-            alpha,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+/// `m × k` and `rhs` a `k × n` matrix.
+fn matmul(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, alpha: f32) {
+    gemm(dst, n, [m, n, k], lhs, rhs, false, 0.0, alpha, false);
 }
 
 impl Backward<Flex, 3> for AttentionOp {
@@ -230,19 +187,18 @@ impl Backward<Flex, 3> for AttentionOp {
                     head_rows(&v, bi, hi),
                 );
                 // dO of this head: rows of `dv` at column `hi·dv` of `[nq, heads·dv]`.
-                let go = g[(bi * nq) * row_stride + hi * dv..].as_ptr();
+                let go = &g[(bi * nq) * row_stride + hi * dv..];
                 let mut p = vec![0f32; nq * nk];
                 let mut dp = vec![0f32; nq * nk];
-                // SAFETY: every operand is a live buffer of the extent its strides describe.
-                unsafe {
+                {
                     // S = s·Q·Kᵀ, then P = softmax(S) row by row.
                     matmul(
                         &mut p,
                         nq,
                         nk,
                         d,
-                        (qh.as_ptr(), d as isize, 1),
-                        (kh.as_ptr(), 1, d as isize),
+                        Mat::rows(&qh, d),
+                        Mat::cols(&kh, d),
                         scale,
                     );
                     for row in p.chunks_exact_mut(nk) {
@@ -255,8 +211,8 @@ impl Backward<Flex, 3> for AttentionOp {
                         nk,
                         dv,
                         nq,
-                        (p.as_ptr(), 1, nk as isize),
-                        (go, row_stride as isize, 1),
+                        Mat::cols(&p, nk),
+                        Mat::rows(go, row_stride),
                         1.0,
                     );
                     // dP = dO·Vᵀ.
@@ -265,8 +221,8 @@ impl Backward<Flex, 3> for AttentionOp {
                         nq,
                         nk,
                         dv,
-                        (go, row_stride as isize, 1),
-                        (vh.as_ptr(), 1, dv as isize),
+                        Mat::rows(go, row_stride),
+                        Mat::cols(&vh, dv),
                         1.0,
                     );
                 }
@@ -277,27 +233,10 @@ impl Backward<Flex, 3> for AttentionOp {
                         *dsv = pv * (*dsv - dot);
                     }
                 }
-                // SAFETY: as above.
-                unsafe {
+                {
                     // dQ = s·dS·K, dK = s·dSᵀ·Q.
-                    matmul(
-                        dq,
-                        nq,
-                        d,
-                        nk,
-                        (dp.as_ptr(), nk as isize, 1),
-                        (kh.as_ptr(), d as isize, 1),
-                        scale,
-                    );
-                    matmul(
-                        dk,
-                        nk,
-                        d,
-                        nq,
-                        (dp.as_ptr(), 1, nk as isize),
-                        (qh.as_ptr(), d as isize, 1),
-                        scale,
-                    );
+                    matmul(dq, nq, d, nk, Mat::rows(&dp, nk), Mat::rows(&kh, d), scale);
+                    matmul(dk, nk, d, nq, Mat::cols(&dp, nk), Mat::rows(&qh, d), scale);
                 }
             });
         for (parent, data, n, width) in [
@@ -314,7 +253,7 @@ impl Backward<Flex, 3> for AttentionOp {
 
 /// The inner flex attention of the inference path, on flex primitives.
 fn attention_forward(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
-    super::flex::attention(
+    super::attention::flex::attention(
         Tensor::<4>::from_primitive::<Flex>(q),
         Tensor::<4>::from_primitive::<Flex>(k),
         Tensor::<4>::from_primitive::<Flex>(v),
@@ -352,8 +291,8 @@ pub fn attention(q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>) -> Option<Tensor<3
 
 #[cfg(test)]
 mod tests {
+    use crate::attention::{merge_heads, scaled_dot_product_attention};
     use burn::tensor::{Device, Distribution, Tensor};
-    use cosmos_nn::attention::{merge_heads, scaled_dot_product_attention};
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_to_vec().unwrap()

@@ -1,47 +1,31 @@
-//! CPU fast paths for the convolutions and normalisations that dominate the video tokenizers.
+//! The video tokenizers' convolutions and normalisations: causal 3D convolution (Winograd for
+//! `(1, 3, 3)`, accumulated GEMMs for `(k, 1, 1)`) and per-frame GroupNorm (+ SiLU), on flex.
 //!
-//! Profiled on CV8x8x8 (1×3×17×256×256 clip, flex backend): ~70 % of the decoder's multiply-adds
-//! are `(1, 3, 3)` convolutions, ~20 % `(3, 1, 1)` temporal and 1×1×1 convolutions. burn-flex runs
-//! every convolution as im2col + GEMM: 53 % of the samples sat in gemm's micro-kernel, another
-//! ~17 % in im2col and operand packing, and the temporal convolutions first copied their input to
-//! prepend the replicated first frame.
+//! Why hand-written: profiled on CV8x8x8 (1×3×17×256×256 clip, flex backend), ~70 % of the
+//! decoder's multiply-adds are `(1, 3, 3)` convolutions, ~20 % `(3, 1, 1)` temporal and 1×1×1
+//! convolutions. burn-flex runs every convolution as im2col + GEMM: 53 % of the samples sat in
+//! gemm's micro-kernel, another ~17 % in im2col and operand packing, and the temporal
+//! convolutions first copied their input to prepend the replicated first frame.
 //!
-//! Here, on the flex backend with f32 tensors and outside autodiff only:
+//! Here, on the flex backend with f32 tensors and outside autodiff only ([`super::fast_path`]):
 //! - `(1, 3, 3)` convolutions with stride 1 and padding 1 use Winograd F(2×2, 3×3) (see
-//!   [`crate::winograd`]): 2.25× fewer multiply-adds, transforms fused around 16 GEMMs per block
-//!   of tiles, no im2col, memory bounded by the block;
+//!   [`super::winograd`]): 2.25× fewer multiply-adds, transforms fused around 16 GEMMs per
+//!   block of tiles, no im2col, memory bounded by the block;
 //! - `(k, 1, 1)` convolutions (temporal and pointwise) are `k` accumulated GEMMs straight on the
 //!   input frames (the causal padding is an index clamp, not a copy);
 //! - per-frame GroupNorm (+ SiLU) is two passes per frame.
 //!
 //! Every other backend, dtype, autodiff device or convolution shape takes burn's own operations.
-//! Access to the flex storage goes through burn's backend-extension door
-//! (`Tensor::try_into_primitive` / `Tensor::from_primitive`).
+//! (Moved from `cosmos-tokenizer`'s `cpu` module.)
 
-use burn::tensor::Tensor;
-use cosmos_nn::causal_conv::CausalConv3d;
-
-/// Whether the fast paths are enabled (`COSMOS_TOKENIZER_FAST=0` turns them off, for
-/// comparisons).
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
-pub(crate) fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("COSMOS_TOKENIZER_FAST").map_or(true, |v| v != "0"))
-}
-
-/// Whether `x` lives on the flex backend as an f32 tensor without autodiff.
 #[cfg(feature = "flex")]
-pub(crate) fn takes<const D: usize>(x: &Tensor<D>) -> bool {
-    let device = x.device();
-    enabled()
-        && matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
-        && !device.is_autodiff()
-        && x.dtype() == burn::tensor::DType::F32
-}
+use super::fast_path as takes;
+use crate::causal_conv::CausalConv3d;
+use burn::tensor::Tensor;
 
 /// Runs a causal convolution on a whole clip (`CausalConv3d::forward`), through a fast path
 /// where one applies.
-pub(crate) fn causal_conv(conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
+pub fn causal_conv(conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
     #[cfg(feature = "flex")]
     if takes(&x) {
         let c = &conv.conv3d;
@@ -59,9 +43,9 @@ pub(crate) fn causal_conv(conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
             && c.dilation == [1, 1, 1]
             && conv.spatial_pad == 1
             && conv.time_pad == 0
-            && let Some(tile) = crate::winograd::default_tile()
+            && let Some(tile) = super::winograd::default_tile()
         {
-            return crate::winograd::conv3x3(x, weight, bias, tile);
+            return super::winograd::conv3x3(x, weight, bias, tile);
         }
         let [_, _, t, _, _] = x.dims();
         let span = c.dilation[0] * (c.kernel_size[0] - 1) + 1;
@@ -81,7 +65,7 @@ pub(crate) fn causal_conv(conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
 
 /// GroupNorm with one group per frame of `x: [b, c, t, h, w]`, then the per-channel affine
 /// and, if `silu`, SiLU. `None` when no fast path applies.
-pub(crate) fn group_norm_per_frame(
+pub fn group_norm_per_frame(
     x: &Tensor<5>,
     gamma: Option<&Tensor<1>>,
     beta: Option<&Tensor<1>>,
@@ -103,76 +87,21 @@ pub(crate) fn group_norm_per_frame(
 }
 
 #[cfg(feature = "flex")]
-pub(crate) mod flex {
-    use burn::backend::Flex;
-    use burn::backend::flex::{FlexTensor, Layout};
-    use burn::tensor::{Bytes, DType, Shape, Tensor};
+mod flex {
+    use burn::tensor::Tensor;
     use rayon::prelude::*;
+
+    use crate::kernels::flex::{Host, Mat, OutPtr, gemm_into, new_tensor, zeroed};
 
     /// Output columns (pixels) per work item of the temporal convolution.
     const TEMPORAL_COLUMNS: usize = 512;
-
-    /// A contiguous flex tensor and the offset of its first element.
-    pub(crate) struct Host {
-        tensor: FlexTensor,
-        start: usize,
-        len: usize,
-    }
-
-    impl Host {
-        pub(crate) fn new<const D: usize>(x: Tensor<D>) -> Self {
-            let tensor = x
-                .try_into_primitive::<Flex>()
-                .expect("checked by `takes`: a flex float tensor");
-            let tensor = if tensor.layout().is_contiguous() {
-                tensor
-            } else {
-                tensor.to_contiguous()
-            };
-            let start = tensor.layout().start_offset();
-            let len = tensor.layout().num_elements();
-            Self { tensor, start, len }
-        }
-
-        pub(crate) fn data(&self) -> &[f32] {
-            &self.tensor.storage::<f32>()[self.start..self.start + self.len]
-        }
-    }
-
-    /// A tensor over `data` with a contiguous `shape`.
-    pub(crate) fn new_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-        Tensor::from_primitive::<Flex>(FlexTensor::new(
-            Bytes::from_elems(data),
-            Layout::contiguous(Shape::from(shape.to_vec())),
-            DType::F32,
-        ))
-    }
-
-    /// Raw output pointer shared by the workers, each writing disjoint elements.
-    #[derive(Clone, Copy)]
-    pub(crate) struct OutPtr(pub(crate) *mut f32);
-    // SAFETY: workers write disjoint elements of one live buffer.
-    unsafe impl Send for OutPtr {}
-    unsafe impl Sync for OutPtr {}
-
-    impl OutPtr {
-        /// The pointer (a method, so closures capture the `Send` wrapper, not the raw field).
-        pub(crate) fn get(self) -> *mut f32 {
-            self.0
-        }
-    }
-
-    /// An uninitialised-free output buffer of `n` elements (zeroed pages from the allocator).
-    pub(crate) fn zeroed(n: usize) -> Vec<f32> {
-        vec![0f32; n]
-    }
 
     /// `(k, 1, 1)` convolution of `x: [b, cin, t, h, w]` with `weight: [cout, cin, k, 1, 1]`,
     /// causal left padding of `time_pad` copies of frame 0, time stride and dilation:
     /// output frame `o` is `Σ_j W[:, :, j] · x[frame(o·stride + j·dilation − time_pad)]`, frame
     /// indices below 0 clamped to 0. Each `(batch, output frame, block of pixels)` is `k`
     /// accumulated GEMMs `[cout, cin] × [cin, pixels]` read in place.
-    pub(crate) fn temporal_conv(
+    pub(super) fn temporal_conv(
         x: Tensor<5>,
         weight: Tensor<5>,
         bias: Option<Tensor<1>>,
@@ -210,27 +139,16 @@ pub(crate) mod flex {
                 }
                 for j in 0..k {
                     let frame = (o * stride + j * dilation).saturating_sub(time_pad);
-                    let src = xd.as_ptr().add(bi * cin * t * hw + frame * hw + n0);
-                    gemm::gemm(
-                        cout,
-                        n,
-                        cin,
+                    gemm_into(
                         dst,
-                        1,
-                        row_stride,
+                        t_out * hw,
+                        [cout, n, cin],
+                        Mat::new(&wd[j..], (cin * k) as isize, k as isize),
+                        Mat::rows(&xd[bi * cin * t * hw + frame * hw + n0..], t * hw),
                         bd.is_some() || j > 0,
-                        wd.as_ptr().add(j),
-                        k as isize,
-                        (cin * k) as isize,
-                        src,
-                        1,
-                        (t * hw) as isize,
                         1.0,
                         1.0,
                         false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
                     );
                 }
             }
@@ -266,7 +184,7 @@ pub(crate) mod flex {
         p * f32::from_bits((n_int.wrapping_add(127) as u32) << 23)
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// Sum and sum of squared deviations from `shift`, 16 lanes.
     fn moments(v: &[f32], shift: f32) -> (f64, f64) {
         let mut s = [0f32; 16];
@@ -290,7 +208,7 @@ pub(crate) mod flex {
     }
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// `o = x·scale + offset`, then SiLU if asked.
     fn affine_row(o: &mut [f32], x: &[f32], scale: f32, offset: f32, silu_after: bool) {
         if silu_after {
@@ -309,7 +227,7 @@ pub(crate) mod flex {
     /// each `(b, t)` over its `c·h·w` values, accumulated per channel row in f32 and across rows
     /// in f64 around the frame's first value (so large means do not cancel), then one pass
     /// writing `(x − μ)·rstd·γ + β`.
-    pub(crate) fn group_norm_per_frame(
+    pub fn group_norm_per_frame(
         x: Tensor<5>,
         gamma: Option<Tensor<1>>,
         beta: Option<Tensor<1>>,
@@ -368,8 +286,31 @@ pub(crate) mod flex {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
+    use crate::causal_conv::CausalConv3dConfig;
     use burn::tensor::{Device, Distribution};
-    use cosmos_nn::causal_conv::CausalConv3dConfig;
+
+    /// Per-frame GroupNorm in plain burn tensor ops: the tokenizer's
+    /// `ops::group_norm_per_frame_tensor_ops`, restated here as the reference.
+    fn group_norm_reference(
+        x: Tensor<5>,
+        gamma: Option<Tensor<1>>,
+        beta: Option<Tensor<1>>,
+        eps: f64,
+    ) -> Tensor<5> {
+        let [b, c, t, h, w] = x.dims();
+        let flat: Tensor<4> = x.reshape([b, c, t, h * w]);
+        let mean = flat.clone().mean_dim(3).mean_dim(1);
+        let centered = flat - mean;
+        let var = centered.clone().square().mean_dim(3).mean_dim(1);
+        let mut y = centered / (var + eps).sqrt();
+        if let Some(gamma) = gamma {
+            y = y * gamma.reshape([1, c, 1, 1]);
+        }
+        if let Some(beta) = beta {
+            y = y + beta.reshape([1, c, 1, 1]);
+        }
+        y.reshape([b, c, t, h, w])
+    }
 
     fn max_rel(a: Tensor<5>, b: Tensor<5>) -> f32 {
         assert_eq!(a.dims(), b.dims());
@@ -425,12 +366,8 @@ mod tests {
             for silu_after in [false, true] {
                 let fast = group_norm_per_frame(&x, Some(&gamma), Some(&beta), 1e-6, silu_after)
                     .expect("flex f32 takes the fast path");
-                let mut expected = crate::ops::group_norm_per_frame_tensor_ops(
-                    x.clone(),
-                    Some(gamma.clone()),
-                    Some(beta.clone()),
-                    1e-6,
-                );
+                let mut expected =
+                    group_norm_reference(x.clone(), Some(gamma.clone()), Some(beta.clone()), 1e-6);
                 if silu_after {
                     expected = burn::tensor::activation::silu(expected);
                 }
@@ -438,7 +375,7 @@ mod tests {
                 assert!(rel < 1e-5, "batch {batch} silu {silu_after}: {rel}");
             }
             let plain = group_norm_per_frame(&x, None, None, 1e-6, false).unwrap();
-            let expected = crate::ops::group_norm_per_frame_tensor_ops(x.clone(), None, None, 1e-6);
+            let expected = group_norm_reference(x.clone(), None, None, 1e-6);
             assert!(max_rel(plain, expected) < 1e-5);
         }
     }

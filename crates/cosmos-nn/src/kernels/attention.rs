@@ -1,4 +1,6 @@
-//! CPU fast paths for the DiT operations where burn's flex backend is far from PyTorch.
+//! The DiT's attention, GELU, linear layers, AdaLN, per-head QK-norm + RoPE and residual adds
+//! on flex: CPU fast paths for the operations where burn's flex backend is far from PyTorch
+//! (moved from `cosmos-diffusion`'s `cpu` module).
 //!
 //! Measured on the benchmark DiT (2 blocks, 1280 tokens, 16 heads × 64, 2 cores), burn's flex
 //! backend spent 0.21 s of a 0.78 s forward in its fused attention and 0.09 s in exact GELU:
@@ -17,23 +19,25 @@
 //! RoPE are one pass per row each. The row kernels are compiled for AVX-512 and AVX2 + FMA as
 //! well as the baseline target and the widest the CPU has runs (the default `x86-64` target
 //! vectorises 4 lanes wide only: GELU and the softmax were 3–4× slower that way). Every other
-//! backend or dtype takes burn's own ops.
+//! backend or dtype (and everything when [`super::enabled`] is off) takes burn's own ops.
 //!
 //! Under burn's autodiff over flex (training), GELU and attention take the same kernels with
-//! hand-written backward passes (`cpu/train.rs`): one training step of the world model
+//! hand-written backward passes ([`super::train`], feature `flex-train`): one training step of the world model
 //! (`cargo bench -p cosmos-posttrain --bench world_model_train`) went from 288 ms to 162 ms, with
 //! the same losses.
 //!
 //! Access to the flex storage goes through burn's documented backend-extension door
 //! (`Tensor::try_into_primitive` / `Tensor::from_primitive`).
 
+use crate::adaln::modulate;
+use crate::attention::{Rotary, merge_heads, scaled_dot_product_attention, split_heads};
+use crate::norm::{RmsNorm, layer_normalize};
+#[cfg(feature = "flex")]
+use crate::rope::RotaryLayout;
+use crate::rope::apply_rotary;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::activation;
-use cosmos_nn::adaln::modulate;
-use cosmos_nn::attention::{Rotary, merge_heads, scaled_dot_product_attention, split_heads};
-use cosmos_nn::norm::{RmsNorm, layer_normalize};
-use cosmos_nn::rope::{RotaryLayout, apply_rotary};
 
 /// Exact (erf) GELU: `x·Φ(x)`.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -41,8 +45,8 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if flex::takes(&x) {
         return flex::gelu(x);
     }
-    #[cfg(feature = "flex")]
-    if let Some(y) = train::gelu(&x) {
+    #[cfg(feature = "flex-train")]
+    if let Some(y) = super::train::gelu(&x) {
         return y;
     }
     activation::gelu(x)
@@ -118,8 +122,8 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
     if flex::takes(&q) && flex::takes(&k) && flex::takes(&v) && q.dims()[1] == k.dims()[1] {
         return flex::attention(q, k, v);
     }
-    #[cfg(feature = "flex")]
-    if let Some(out) = train::attention(&q, &k, &v) {
+    #[cfg(feature = "flex-train")]
+    if let Some(out) = super::train::attention(&q, &k, &v) {
         return out;
     }
     merge_heads(scaled_dot_product_attention(
@@ -142,7 +146,7 @@ pub fn adaln_modulate(x: Tensor<3>, shift: Tensor<3>, scale: Tensor<3>, eps: f64
 /// and keys. Returns `[batch, heads, tokens, dim]` (on flex, a view of a `[batch, tokens, heads,
 /// dim]` buffer made in one pass).
 ///
-/// [`MultiHeadAttention::project`]: cosmos_nn::attention::MultiHeadAttention::project
+/// [`MultiHeadAttention::project`]: crate::attention::MultiHeadAttention::project
 pub fn norm_rope_heads(
     x: Tensor<3>,
     heads: usize,
@@ -214,7 +218,7 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     if under { 0.0 } else { p * scale }
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// Unnormalised softmax of one row in place, `e^(x − max)`; returns `1 / Σ`. Two simple
 /// passes (max, then exponentials with their sum), which the compiler vectorises; the reductions
 /// use 16 independent lanes.
@@ -251,7 +255,8 @@ pub fn softmax_exp_row(row: &mut [f32]) -> f32 {
 }
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 /// `out[i] = gelu(input[i])` ([`gelu_scalar`]) over equal-length slices.
 fn gelu_slice(out: &mut [f32], input: &[f32]) {
     for (o, &v) in out.iter_mut().zip(input) {
@@ -260,7 +265,8 @@ fn gelu_slice(out: &mut [f32], input: &[f32]) {
 }
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 /// `x = gelu(x)` in place.
 fn gelu_in_place(data: &mut [f32]) {
     for v in data.iter_mut() {
@@ -270,6 +276,7 @@ fn gelu_in_place(data: &mut [f32]) {
 }
 
 /// Exact GELU `x·Φ(x)` ([`normal_cdf`]).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn gelu_scalar(x: f32) -> f32 {
     x * normal_cdf(x).0
@@ -278,6 +285,7 @@ pub(crate) fn gelu_scalar(x: f32) -> f32 {
 /// The standard normal distribution function `Φ(x)` and `e^(−x²/2)`: `Φ(x) = 1 − ½·erfc(x/√2)`
 /// for `x ≥ 0` and `½·erfc(|x|/√2)` below, `erfc(y) ≈ t·(a₁ + t·(a₂ + … a₅))·e^(−y²)`,
 /// `t = 1/(1 + p·y)` (Abramowitz & Stegun 7.1.26, absolute error ≤ 1.5e-7).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn normal_cdf(x: f32) -> (f32, f32) {
     const P: f32 = 0.327_591_1;
@@ -296,18 +304,18 @@ pub(crate) fn normal_cdf(x: f32) -> (f32, f32) {
 }
 
 #[cfg(feature = "flex")]
-mod train;
-
-#[cfg(feature = "flex")]
-mod flex {
+pub(super) mod flex {
+    use burn::backend::Flex;
     use burn::backend::flex::{FlexTensor, Layout};
-    use burn::backend::{DispatchDevice, Flex};
     use burn::tensor::{Bytes, DType, Shape, Tensor};
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
 
-    use cosmos_nn::attention::Rotary;
-    use cosmos_nn::norm::RmsNorm;
+    use crate::attention::Rotary;
+    use crate::kernels::flex::{
+        Mat, OutPtr, gemm, gemm_into, host, new_tensor, primitive, written,
+    };
+    use crate::norm::RmsNorm;
 
     use super::{gelu_in_place, gelu_slice, softmax_exp_row};
 
@@ -322,14 +330,8 @@ mod flex {
     /// Elements per GELU work item.
     const GELU_CHUNK: usize = 1 << 15;
 
-    pub fn takes<const D: usize>(x: &Tensor<D>) -> bool {
-        matches!(x.device().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
-    }
-
-    fn primitive<const D: usize>(x: Tensor<D>) -> FlexTensor {
-        x.try_into_primitive::<Flex>()
-            .expect("checked by `takes`: a flex float tensor")
-    }
+    /// Whether the kernels may take `x` ([`crate::kernels::fast_path`]).
+    pub use crate::kernels::fast_path as takes;
 
     pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         let mut p = primitive(x);
@@ -357,38 +359,6 @@ mod flex {
     /// Rows per work item of the row-wise kernels.
     const ROW_CHUNK: usize = 16;
 
-    /// A contiguous f32 copy (or the storage itself) of a flex tensor's elements.
-    pub(super) fn host(x: FlexTensor) -> (FlexTensor, usize) {
-        let x = if x.layout().is_contiguous() {
-            x
-        } else {
-            x.to_contiguous()
-        };
-        let start = x.layout().start_offset();
-        (x, start)
-    }
-
-    fn new_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-        Tensor::from_primitive::<Flex>(FlexTensor::new(
-            Bytes::from_elems(data),
-            Layout::contiguous(Shape::from(shape.to_vec())),
-            DType::F32,
-        ))
-    }
-
-    /// A vector of `len` f32 produced by `fill`, which must write every element of the slice it
-    /// is given (the row kernels below do: each writes whole rows). Skips zero-filling a buffer
-    /// that is overwritten anyway: for a reused heap block that is a single-threaded `memset`
-    /// of the whole output before the parallel kernel starts.
-    fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-        let mut out: Vec<f32> = Vec::with_capacity(len);
-        fill(&mut out.spare_capacity_mut()[..len]);
-        // SAFETY: `fill` initialised all `len` elements (the callers' kernels write every row of
-        // the slice, each row in full).
-        unsafe { out.set_len(len) };
-        out
-    }
-
     /// Sum with 16 independent lanes (vectorises).
     #[inline(always)]
     fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
@@ -402,7 +372,7 @@ mod flex {
         acc.iter().sum::<f32>() + chunks.remainder().iter().map(|&x| f(x)).sum::<f32>()
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// AdaLN over whole rows of width `d`: `input` holds rows `first_row..`, of a tensor with
     /// `n` rows per batch item; `shift` and `scale` hold one row of `d` per batch item.
     #[allow(clippy::too_many_arguments)]
@@ -430,7 +400,7 @@ mod flex {
     }
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// Per-head RMSNorm (`gamma`, ε) and rotate-half RoPE (`cos`, `sin`: `[n, d]`) over whole
     /// rows of `heads·d`: `input` holds rows `first_row..` of a tensor with `n` tokens per
     /// batch item; `normed` is scratch of `d`.
@@ -559,22 +529,9 @@ mod flex {
         new_tensor(out, [b, n, heads, d]).swap_dims(1, 2)
     }
 
-    /// A new `[m, n]` row-major product `lhs·rhs` (`lhs`: `m × k` rows of stride `k`; `rhs`:
-    /// `k × n` with strides `(rhs_rs, rhs_cs)`), computed by gemm without first filling the
-    /// buffer.
-    ///
-    /// # Safety
-    /// `lhs` must point to `m·k` readable f32 and `rhs` to a `k × n` matrix readable through
-    /// the given strides.
-    unsafe fn product(
-        m: usize,
-        n: usize,
-        k: usize,
-        lhs: *const f32,
-        rhs: *const f32,
-        rhs_rs: isize,
-        rhs_cs: isize,
-    ) -> Vec<f32> {
+    /// A new `[m, n]` row-major product `lhs·rhs` (`lhs`: `m × k`; `rhs`: `k × n`), computed
+    /// by gemm without first filling the buffer.
+    fn product(m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) -> Vec<f32> {
         let len = m * n;
         // gemm's small-matrix paths (vector products, tiny tiles) may read the destination
         // even when told not to; only the blocked path, taken for these sizes, writes it
@@ -585,35 +542,21 @@ mod flex {
         } else {
             vec![0f32; len]
         };
-        let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK {
-            gemm::Parallelism::Rayon(0)
-        } else {
-            gemm::Parallelism::None
-        };
+        let parallel = m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK;
         // SAFETY: `out` has room for `m·n` f32 written row-major (column stride 1, row stride
         // n); with `read_dst = false` gemm writes every element without reading it (the blocked
         // kernel stores `beta·(lhs·rhs)`), so the buffer is initialised before `set_len`.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
+            gemm_into(
                 out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
+                n,
+                [m, n, k],
                 lhs,
-                1,
-                k as isize,
                 rhs,
-                rhs_cs,
-                rhs_rs,
+                false,
                 0.0,
                 1.0,
-                false,
-                false,
-                false,
-                parallelism,
+                parallel,
             );
             if blind {
                 out.set_len(len);
@@ -651,9 +594,9 @@ mod flex {
         }
         let (w_rs, w_cs) = (w.layout().strides()[0], w.layout().strides()[1]);
         let w_data = &w.storage::<f32>()[w.layout().start_offset()..];
-        // SAFETY: `lhs` holds the `m × k` input rows; the weight's `k × o` elements are in
-        // `w_data` through its non-negative strides (checked above).
-        let out = unsafe { product(m, o, k, lhs.as_ptr(), w_data.as_ptr(), w_rs, w_cs) };
+        // `lhs` holds the `m × k` input rows; the weight's `k × o` elements are in `w_data`
+        // through its non-negative strides (checked above).
+        let out = product(m, o, k, Mat::rows(lhs, k), Mat::new(w_data, w_rs, w_cs));
         finish_linear(out, bias, [b, n, o])
     }
 
@@ -675,7 +618,7 @@ mod flex {
         new_tensor(out, shape)
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// `out[r] += gate ⊙ y[r]` (or `+= y[r]` without a gate) over whole rows of `y.len() / rows`.
     fn add_rows_in_place(out: &mut [f32], y: &[f32], gate: Option<&[f32]>) {
         match gate {
@@ -695,7 +638,7 @@ mod flex {
     }
     }
 
-    cosmos_nn::vectorized! {
+    crate::vectorized! {
     /// `out[r] = x[r] + gate ⊙ y[r]` (or `x[r] + y[r]`) over whole rows.
     fn add_rows(out: &mut [f32], x: &[f32], y: &[f32], gate: Option<&[f32]>) {
         match gate {
@@ -800,18 +743,7 @@ mod flex {
         fn head_offset(&self, b: usize, h: usize) -> usize {
             self.offset + b * self.strides[0] + h * self.strides[1]
         }
-
-        /// Pointer to row 0 of head `(b, h)`.
-        fn head(&self, b: usize, h: usize) -> *const f32 {
-            self.data()[self.head_offset(b, h)..].as_ptr()
-        }
     }
-
-    /// Raw output pointer shared by the workers, each writing disjoint rows.
-    #[derive(Clone, Copy)]
-    struct OutPtr(*mut f32);
-    unsafe impl Send for OutPtr {}
-    unsafe impl Sync for OutPtr {}
 
     pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
         let q = Operand::new(q);
@@ -871,60 +803,37 @@ mod flex {
                     let r0 = block * rows_per_item;
                     let rows = rows_per_item.min(nq - r0);
                     let scores = &mut scores[..rows * nk];
-                    // SAFETY: pointers index into live buffers whose extents follow from the
-                    // shapes and strides; each work item writes its own `rows × dv` output rows of
-                    // head `hi`.
-                    unsafe {
-                        let q_ptr = q.head(bi, hi).add(r0 * q.strides[2]);
-                        gemm::gemm(
-                            rows,
-                            nk,
-                            d,
-                            scores.as_mut_ptr(),
-                            1,
-                            nk as isize,
-                            false,
-                            q_ptr,
-                            1,
-                            q.strides[2] as isize,
-                            kt.as_ptr(),
-                            1,
-                            nk as isize,
-                            0.0,
-                            scale,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
+                    let q_rows = &q.data()[q.head_offset(bi, hi) + r0 * q.strides[2]..];
+                    gemm(
+                        scores,
+                        nk,
+                        [rows, nk, d],
+                        Mat::rows(q_rows, q.strides[2]),
+                        Mat::rows(kt, nk),
+                        false,
+                        0.0,
+                        scale,
+                        false,
+                    );
                     let mut inv_sums = [0f32; MAX_ROWS];
                     for (row, inv) in scores.chunks_exact_mut(nk).zip(inv_sums.iter_mut()) {
                         *inv = softmax_exp_row(row);
                     }
                     let out_rows = out_ptr;
+                    // SAFETY: each work item writes its own `rows × dv` output rows of head `hi`,
+                    // inside `out` (`b·nq` rows of `h·dv`).
                     unsafe {
                         let dst = out_rows.0.add((bi * nq + r0) * row_stride + hi * dv);
-                        gemm::gemm(
-                            rows,
-                            dv,
-                            nk,
+                        gemm_into(
                             dst,
-                            1,
-                            row_stride as isize,
+                            row_stride,
+                            [rows, dv, nk],
+                            Mat::rows(scores, nk),
+                            Mat::rows(vc, dv),
                             false,
-                            scores.as_ptr(),
-                            1,
-                            nk as isize,
-                            vc.as_ptr(),
-                            1,
-                            dv as isize,
                             0.0,
                             1.0,
                             false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
                         );
                         for (r, inv) in inv_sums[..rows].iter().enumerate() {
                             let row = std::slice::from_raw_parts_mut(dst.add(r * row_stride), dv);
@@ -946,9 +855,10 @@ mod flex {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
+    use crate::rope::RotaryLayout;
     use burn::tensor::{Device, Distribution};
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

@@ -2,6 +2,10 @@
 //! dominate the tokenizers' cost (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 //! Networks", 2016), as a fused CPU kernel for the flex backend.
 //!
+//! Why hand-written: burn-flex has no Winograd path; it runs every convolution as im2col + GEMM,
+//! which materialises a 9× larger operand and does 2.25× the multiply-adds (see
+//! [`super::conv`]). (Moved from `cosmos-tokenizer`.)
+//!
 //! Each 2×2 output tile comes from a 4×4 input tile: `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, so the
 //! 36 multiply-adds per tile and channel pair of a direct 3×3 convolution become 16, done as
 //! 16 matrix products `[cout, cin] × [cin, tiles]`; the transforms are additions. The
@@ -16,14 +20,13 @@
 
 use burn::tensor::Tensor;
 
-/// `(1, 3, 3)` convolution, stride 1, zero padding 1, of `x: [b, cin, t, h, w]` (any `h`,
-/// `w`) with `weight: [cout, cin, 1, 3, 3]` and an optional bias. Flex f32 tensors only
-/// (checked by the caller, [`crate::cpu::causal_conv`]).
+use super::flex::{Host, Mat, OutPtr, gemm, new_tensor, zeroed};
+
 /// The Winograd tile: F(2×2, 3×3) (4×4 input tiles, 16 GEMMs per 4 outputs) or
 /// F(4×4, 3×3) (6×6 input tiles, 36 GEMMs per 16 outputs: 4× fewer multiply-adds than direct,
 /// transforms with coefficients up to 5 and ⅙, ~1e-6 relative error in f32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tile {
+pub enum Tile {
     /// F(2×2, 3×3).
     F2,
     /// F(4×4, 3×3).
@@ -45,33 +48,29 @@ impl Tile {
     }
 }
 
-/// The tile the CPU path uses: F(2×2, 3×3) unless `COSMOS_TOKENIZER_WINOGRAD=4` asks for
-/// F(4×4, 3×3); `COSMOS_TOKENIZER_WINOGRAD=0` turns the Winograd path off (burn's
-/// convolution). F(4×4) does 1.8× fewer multiply-adds but measured 8–10 % slower on CV8x8x8
+/// The tile the CPU path uses: F(2×2, 3×3) unless `COSMOS_WINOGRAD=4` asks for F(4×4, 3×3);
+/// `COSMOS_WINOGRAD=0` turns the Winograd path off (burn's convolution). The older name
+/// `COSMOS_TOKENIZER_WINOGRAD` is read when `COSMOS_WINOGRAD` is not set. F(4×4) does 1.8× fewer multiply-adds but measured 8–10 % slower on CV8x8x8
 /// (its 36 GEMMs per block run on fewer tiles each, so gemm's packing of the transformed
 /// weights weighs more, and its transforms cost twice as much) and is 1.5× less accurate.
-pub(crate) fn default_tile() -> Option<Tile> {
+pub fn default_tile() -> Option<Tile> {
     static TILE: std::sync::OnceLock<Option<Tile>> = std::sync::OnceLock::new();
-    *TILE.get_or_init(
-        || match std::env::var("COSMOS_TOKENIZER_WINOGRAD").as_deref() {
+    *TILE.get_or_init(|| {
+        match std::env::var("COSMOS_WINOGRAD")
+            .or_else(|_| std::env::var("COSMOS_TOKENIZER_WINOGRAD"))
+            .as_deref()
+        {
             Ok("0") => None,
             Ok("4") => Some(Tile::F4),
             _ => Some(Tile::F2),
-        },
-    )
+        }
+    })
 }
 
 /// `(1, 3, 3)` convolution, stride 1, zero padding 1, of `x: [b, cin, t, h, w]` (any `h`,
 /// `w`) with `weight: [cout, cin, 1, 3, 3]` and an optional bias. Flex f32 tensors only
-/// (checked by the caller, [`crate::cpu::causal_conv`]).
-#[cfg(feature = "flex")]
-pub(crate) fn conv3x3(
-    x: Tensor<5>,
-    weight: Tensor<5>,
-    bias: Option<Tensor<1>>,
-    tile: Tile,
-) -> Tensor<5> {
-    use crate::cpu::flex::{Host, OutPtr, new_tensor, zeroed};
+/// (checked by the caller, [`super::conv::causal_conv`]).
+pub fn conv3x3(x: Tensor<5>, weight: Tensor<5>, bias: Option<Tensor<1>>, tile: Tile) -> Tensor<5> {
     use rayon::prelude::*;
 
     let [b, cin, t, h, w] = x.dims();
@@ -149,31 +148,17 @@ pub(crate) fn conv3x3(
                     }
                 }
                 for k in 0..k2 {
-                    // SAFETY: the operands are `[co1 − co0, cin]`, `[cin, block]` and
-                    // `[part_len, block]` slices of live buffers; `n ≤ block` columns are used.
-                    unsafe {
-                        gemm::gemm(
-                            co1 - co0,
-                            n,
-                            cin,
-                            m.as_mut_ptr().add(k * part_len * block),
-                            1,
-                            block as isize,
-                            false,
-                            u.as_ptr().add(k * cout * cin + co0 * cin),
-                            1,
-                            cin as isize,
-                            v.as_ptr().add(k * cin * block),
-                            1,
-                            block as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
+                    gemm(
+                        &mut m[k * part_len * block..],
+                        block,
+                        [co1 - co0, n, cin],
+                        Mat::rows(&u[k * cout * cin + co0 * cin..], cin),
+                        Mat::rows(&v[k * cin * block..], block),
+                        false,
+                        0.0,
+                        1.0,
+                        false,
+                    );
                 }
                 // Output transform and bias, written into the item's own rows of the output.
                 for co in co0..co1 {
@@ -217,12 +202,11 @@ fn tile_block(k2: usize, channels: usize) -> usize {
 
 /// `G g Gᵀ` of every 3×3 kernel of `weight: [cout, cin, 1, 3, 3]` as `[16, cout, cin]`
 /// (index `4·u + v` for row `u`, column `v` of the 4×4 transform).
-#[cfg(feature = "flex")]
 fn weight_transform(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let mut u = vec![0f32; 16 * cout * cin];
     let plane = cout * cin;
-    let ptr = crate::cpu::flex::OutPtr(u.as_mut_ptr());
+    let ptr = OutPtr(u.as_mut_ptr());
     (0..cout).into_par_iter().for_each(|co| {
         for ci in 0..cin {
             let g = &weight[(co * cin + ci) * 9..][..9];
@@ -249,7 +233,7 @@ fn weight_transform(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// `Bᵀ d B` of the 4×4 patches of tile rows `i0..i1` of one channel plane `[h, w]` (zero
 /// outside), written to `v[k·stride + local]` for transform index `k` and local tile index
 /// `local = (i − i0)·tw + j`. Works on whole padded rows so the loops run along the tiles of a
@@ -311,7 +295,7 @@ fn input_transform(
 }
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// `Aᵀ m A + bias` of tile rows `i0..i1` (`m[k·stride + local]`, local tile index as in
 /// [`input_transform`]), written into rows `2·i0 ..` of one output plane `[h, w]` (pixels
 /// beyond the plane dropped; `scratch`: at least `4·tw`).
@@ -363,12 +347,11 @@ fn output_transform(
 
 /// `G g Gᵀ` (6×6) of every 3×3 kernel of `weight: [cout, cin, 1, 3, 3]` as `[36, cout, cin]`
 /// (index `6·u + v`) for F(4×4, 3×3), interpolation points 0, ±1, ±2 and ∞.
-#[cfg(feature = "flex")]
 fn weight_transform4(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     use rayon::prelude::*;
     let mut u = vec![0f32; 36 * cout * cin];
     let plane = cout * cin;
-    let ptr = crate::cpu::flex::OutPtr(u.as_mut_ptr());
+    let ptr = OutPtr(u.as_mut_ptr());
     // G applied to a column (x0, x1, x2).
     let g = |x0: f32, x1: f32, x2: f32| {
         [
@@ -402,7 +385,7 @@ fn weight_transform4(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// F(4×4, 3×3) input transform `Bᵀ d B` of the 6×6 patches of tile rows `i0..i1` of one
 /// channel plane `[h, w]` (zero outside), written to `v[k·stride + local]` (`k = 6·u + v`,
 /// `local = (i − i0)·tw + j`); `scratch`: at least `16·4(tw + 1)`.
@@ -477,7 +460,7 @@ fn input_transform4(
 }
 }
 
-cosmos_nn::vectorized! {
+crate::vectorized! {
 /// F(4×4, 3×3) output transform `Aᵀ m A + bias` of tile rows `i0..i1` (`m[k·stride + local]`),
 /// written into rows `4·i0 ..` of one output plane `[h, w]` (pixels beyond it dropped);
 /// `scratch`: at least `16·tw`.
