@@ -241,7 +241,7 @@ fn bad_input_exits_with_code_2_and_says_why() {
     let partial = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(partial.path().join("transformer")).unwrap();
     assert_error(
-        &generate(&partial.0, &out_path, "a cat", &[]),
+        &generate(partial.path(), &out_path, "a cat", &[]),
         "spiece.model",
     );
     std::fs::create_dir_all(partial.path().join("tokenizer")).unwrap();
@@ -251,7 +251,7 @@ fn bad_input_exits_with_code_2_and_says_why() {
     )
     .unwrap();
     assert_error(
-        &generate(&partial.0, &out_path, "a cat", &[]),
+        &generate(partial.path(), &out_path, "a cat", &[]),
         "no video tokenizer",
     );
 

@@ -9,7 +9,8 @@
 //!
 //! Model code is backend-agnostic: everything runs on the burn [`Device`](burn::tensor::Device)
 //! the model was built on. On burn's flex CPU backend, one-token decoding steps use a
-//! row-wise matrix-vector kernel ([`cpu`]) that streams each weight once across all cores.
+//! row-wise matrix-vector kernel ([`cosmos_nn::kernels::decode`]) that streams each weight
+//! once across all cores.
 //!
 //! ```
 //! use cosmos_ar::{ArConfig, SamplingConfig, generate};
@@ -30,10 +31,6 @@
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
-/// The decoding fast path, now [`cosmos_nn::kernels::decode`] (re-exported here under its old
-/// path).
-#[cfg(feature = "flex")]
-pub use cosmos_nn::kernels::decode as cpu;
 pub mod error;
 pub mod generate;
 pub mod model;

@@ -19,7 +19,7 @@
 //!
 //! Model code is backend-agnostic: everything runs on the burn [`Device`](burn::tensor::Device)
 //! the network was built on. On burn's flex CPU backend the attention, GELU, AdaLN and
-//! QK-norm + RoPE steps take the fused kernels of [`cpu`].
+//! QK-norm + RoPE steps take the fused kernels of [`cosmos_nn::kernels::attention`].
 //!
 //! A toy network with random weights, sampled with classifier-free guidance (what
 //! [`WorldPipeline`] does between the text encoder and the video tokenizer):
@@ -79,9 +79,6 @@
 pub mod adapters;
 pub mod checkpoint;
 pub mod config;
-/// The DiT's CPU fast paths, now [`cosmos_nn::kernels::attention`] (re-exported here under
-/// their old path).
-pub use cosmos_nn::kernels::attention as cpu;
 pub mod diffusion_decoder;
 pub mod dit;
 pub mod edm;

@@ -3,6 +3,7 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
+use cosmos_nn::kernels::conv::group_norm_per_frame_reference;
 
 /// GroupNorm with one group per frame: for `x: [b, c, t, h, w]`, the statistics of frame
 /// `(b, t)` run over its `c·h·w` values (biased variance, as PyTorch), then the per-channel
@@ -22,29 +23,7 @@ pub(crate) fn group_norm_per_frame(
     ) {
         return y;
     }
-    group_norm_per_frame_tensor_ops(x, gamma, beta, eps)
-}
-
-/// [`group_norm_per_frame`] in burn tensor operations (any backend, autodiff).
-pub(crate) fn group_norm_per_frame_tensor_ops(
-    x: Tensor<5>,
-    gamma: Option<Tensor<1>>,
-    beta: Option<Tensor<1>>,
-    eps: f64,
-) -> Tensor<5> {
-    let [b, c, t, h, w] = x.dims();
-    let flat: Tensor<4> = x.reshape([b, c, t, h * w]);
-    let mean = flat.clone().mean_dim(3).mean_dim(1);
-    let centered = flat - mean;
-    let var = centered.clone().square().mean_dim(3).mean_dim(1);
-    let mut y = centered / (var + eps).sqrt();
-    if let Some(gamma) = gamma {
-        y = y * gamma.reshape([1, c, 1, 1]);
-    }
-    if let Some(beta) = beta {
-        y = y + beta.reshape([1, c, 1, 1]);
-    }
-    y.reshape([b, c, t, h, w])
+    group_norm_per_frame_reference(x, gamma, beta, eps)
 }
 
 /// [`group_norm_per_frame`] followed by SiLU.
@@ -59,7 +38,7 @@ pub(crate) fn group_norm_per_frame_silu(
     {
         return y;
     }
-    silu(group_norm_per_frame_tensor_ops(x, gamma, beta, eps))
+    silu(group_norm_per_frame_reference(x, gamma, beta, eps))
 }
 
 /// GroupNorm of images `x: [b, c, h, w]` with `groups` groups.

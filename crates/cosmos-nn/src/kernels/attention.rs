@@ -861,9 +861,7 @@ mod tests {
     use crate::rope::RotaryLayout;
     use burn::tensor::{Device, Distribution};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use crate::parity::values;
 
     #[test]
     fn fast_exp_and_gelu_match_the_library_functions() {

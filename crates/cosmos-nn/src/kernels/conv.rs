@@ -63,6 +63,31 @@ pub fn causal_conv(conv: &CausalConv3d, x: Tensor<5>) -> Tensor<5> {
     conv.forward(x)
 }
 
+/// The reference of [`group_norm_per_frame`] in burn tensor operations (any backend, autodiff):
+/// for `x: [b, c, t, h, w]`, the statistics of frame `(b, t)` run over its `c·h·w` values
+/// (biased variance, as PyTorch), then the per-channel affine. What other backends run and
+/// what the kernel is tested against.
+pub fn group_norm_per_frame_reference(
+    x: Tensor<5>,
+    gamma: Option<Tensor<1>>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+) -> Tensor<5> {
+    let [b, c, t, h, w] = x.dims();
+    let flat: Tensor<4> = x.reshape([b, c, t, h * w]);
+    let mean = flat.clone().mean_dim(3).mean_dim(1);
+    let centered = flat - mean;
+    let var = centered.clone().square().mean_dim(3).mean_dim(1);
+    let mut y = centered / (var + eps).sqrt();
+    if let Some(gamma) = gamma {
+        y = y * gamma.reshape([1, c, 1, 1]);
+    }
+    if let Some(beta) = beta {
+        y = y + beta.reshape([1, c, 1, 1]);
+    }
+    y.reshape([b, c, t, h, w])
+}
+
 /// GroupNorm with one group per frame of `x: [b, c, t, h, w]`, then the per-channel affine
 /// and, if `silu`, SiLU. `None` when no fast path applies.
 pub fn group_norm_per_frame(
@@ -289,29 +314,6 @@ mod tests {
     use crate::causal_conv::CausalConv3dConfig;
     use burn::tensor::{Device, Distribution};
 
-    /// Per-frame GroupNorm in plain burn tensor ops: the tokenizer's
-    /// `ops::group_norm_per_frame_tensor_ops`, restated here as the reference.
-    fn group_norm_reference(
-        x: Tensor<5>,
-        gamma: Option<Tensor<1>>,
-        beta: Option<Tensor<1>>,
-        eps: f64,
-    ) -> Tensor<5> {
-        let [b, c, t, h, w] = x.dims();
-        let flat: Tensor<4> = x.reshape([b, c, t, h * w]);
-        let mean = flat.clone().mean_dim(3).mean_dim(1);
-        let centered = flat - mean;
-        let var = centered.clone().square().mean_dim(3).mean_dim(1);
-        let mut y = centered / (var + eps).sqrt();
-        if let Some(gamma) = gamma {
-            y = y * gamma.reshape([1, c, 1, 1]);
-        }
-        if let Some(beta) = beta {
-            y = y + beta.reshape([1, c, 1, 1]);
-        }
-        y.reshape([b, c, t, h, w])
-    }
-
     fn max_rel(a: Tensor<5>, b: Tensor<5>) -> f32 {
         assert_eq!(a.dims(), b.dims());
         let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
@@ -366,8 +368,12 @@ mod tests {
             for silu_after in [false, true] {
                 let fast = group_norm_per_frame(&x, Some(&gamma), Some(&beta), 1e-6, silu_after)
                     .expect("flex f32 takes the fast path");
-                let mut expected =
-                    group_norm_reference(x.clone(), Some(gamma.clone()), Some(beta.clone()), 1e-6);
+                let mut expected = group_norm_per_frame_reference(
+                    x.clone(),
+                    Some(gamma.clone()),
+                    Some(beta.clone()),
+                    1e-6,
+                );
                 if silu_after {
                     expected = burn::tensor::activation::silu(expected);
                 }
@@ -375,7 +381,7 @@ mod tests {
                 assert!(rel < 1e-5, "batch {batch} silu {silu_after}: {rel}");
             }
             let plain = group_norm_per_frame(&x, None, None, 1e-6, false).unwrap();
-            let expected = group_norm_reference(x.clone(), None, None, 1e-6);
+            let expected = group_norm_per_frame_reference(x.clone(), None, None, 1e-6);
             assert!(max_rel(plain, expected) < 1e-5);
         }
     }

@@ -294,9 +294,7 @@ mod tests {
     use crate::attention::{merge_heads, scaled_dot_product_attention};
     use burn::tensor::{Device, Distribution, Tensor};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
+    use crate::parity::values;
 
     fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
