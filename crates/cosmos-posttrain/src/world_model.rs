@@ -860,7 +860,6 @@ pub fn encode_episodes(
     progress: &mut dyn FnMut(usize),
 ) -> Result<LatentSet> {
     let seeds: Vec<u64> = seeds.collect();
-    let latent_frames = 1 + (CLIP_FRAMES - 1) / FRAMES_PER_LATENT;
     let mut set: Option<LatentSet> = None;
     let dim = Action::dim(world.balls);
     for (done, chunk) in seeds.chunks(16).enumerate() {
@@ -869,39 +868,62 @@ pub fn encode_episodes(
             .map(|&s| episode_with_actions(world, s, &training_actions(world, s)))
             .collect();
         let views: Vec<ArrayView4<u8>> = episodes.iter().map(|e| e.frames.view()).collect();
-        let video = crate::tokenizer_train::clips_to_tensor(&views, device)?;
-        let latent = tokenizer.encode(video)?.latent;
-        let [b, c, t, h, w] = latent.dims();
-        let values: Vec<f32> = latent
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
-        let per = c * t * h * w;
-        let set = set.get_or_insert_with(|| LatentSet::new([c, t, h, w]));
-        for (i, e) in episodes.iter().enumerate().take(b) {
-            let vectors: Vec<Vec<f32>> =
-                e.actions.iter().map(|a| a.to_vector(world.balls)).collect();
-            let actions = latent_frame_actions(&vectors, dim, latent_frames)?;
-            let map = push_map(
-                e.frames.slice(s![..CONTEXT_FRAMES, .., .., ..]),
-                &vectors,
-                world,
-                latent_frames,
-                [h, w],
-            );
-            set.push(LatentSample {
-                latent: values[i * per..(i + 1) * per].to_vec(),
-                actions: Some(actions),
-                camera: None,
-                view: None,
-                context: None,
-                action_map: Some(map),
-            })?;
-        }
+        let vectors: Vec<Vec<Vec<f32>>> = episodes
+            .iter()
+            .map(|e| e.actions.iter().map(|a| a.to_vector(world.balls)).collect())
+            .collect();
+        push_encoded_clips(
+            &mut set, tokenizer, &views, &vectors, world, dim, true, device,
+        )?;
         progress((done + 1) * 16);
     }
     set.ok_or_else(|| Error::Config("no episodes to encode".into()))
+}
+
+/// Encodes `clips` (`[T, H, W, 3]` each) with `tokenizer` and adds one sample per clip to `set`
+/// (made on first use, of the latents' shape): the clip's per-frame action vectors grouped by
+/// latent frame and, with `action_map`, the push map of its context frames.
+#[allow(clippy::too_many_arguments)]
+fn push_encoded_clips(
+    set: &mut Option<LatentSet>,
+    tokenizer: &Tokenizer,
+    clips: &[ArrayView4<u8>],
+    actions: &[Vec<Vec<f32>>],
+    world: &WorldConfig,
+    dim: usize,
+    action_map: bool,
+    device: &Device,
+) -> Result<()> {
+    let video = crate::tokenizer_train::clips_to_tensor(clips, device)?;
+    let latent = tokenizer.encode(video)?.latent;
+    let [b, c, t, h, w] = latent.dims();
+    let values: Vec<f32> = latent
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
+    let per = c * t * h * w;
+    let set = set.get_or_insert_with(|| LatentSet::new([c, t, h, w]));
+    for (i, (clip, vectors)) in clips.iter().zip(actions).enumerate().take(b) {
+        let map = action_map.then(|| {
+            push_map(
+                clip.slice(s![..CONTEXT_FRAMES, .., .., ..]),
+                vectors,
+                world,
+                t,
+                [h, w],
+            )
+        });
+        set.push(LatentSample {
+            latent: values[i * per..(i + 1) * per].to_vec(),
+            actions: Some(latent_frame_actions(vectors, dim, t)?),
+            camera: None,
+            view: None,
+            context: None,
+            action_map: map,
+        })?;
+    }
+    Ok(())
 }
 
 /// Training samples on the model's own predictions, so that later windows of a rollout are
@@ -935,7 +957,6 @@ pub fn rollout_samples(
     }
     let world = &config.world;
     let dim = config.action_dim;
-    let latent_frames = config.window_latent_frames();
     let clip = CONTEXT_FRAMES + window;
     let none = vec![0.0f32; dim];
     let window_actions = |v: &[Vec<f32>], start: usize| -> Vec<Vec<f32>> {
@@ -991,36 +1012,20 @@ pub fn rollout_samples(
                 })
                 .collect();
             let views: Vec<ArrayView4<u8>> = clips.iter().map(|c| c.view()).collect();
-            let video = crate::tokenizer_train::clips_to_tensor(&views, &model.device)?;
-            let latent = model.tokenizer.encode(video)?.latent;
-            let [b, c, t, h, w] = latent.dims();
-            let values: Vec<f32> = latent
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::Config(format!("latent values: {e:?}")))?;
-            let per = c * t * h * w;
-            let set = set.get_or_insert_with(|| LatentSet::new([c, t, h, w]));
-            for i in 0..b {
-                let actions = window_actions(&vectors[i], sample_start);
-                let map = config.action_map.then(|| {
-                    push_map(
-                        clips[i].slice(s![..CONTEXT_FRAMES, .., .., ..]),
-                        &actions,
-                        world,
-                        latent_frames,
-                        [h, w],
-                    )
-                });
-                set.push(LatentSample {
-                    latent: values[i * per..(i + 1) * per].to_vec(),
-                    actions: Some(latent_frame_actions(&actions, dim, latent_frames)?),
-                    camera: None,
-                    view: None,
-                    context: None,
-                    action_map: map,
-                })?;
-            }
+            let actions: Vec<Vec<Vec<f32>>> = vectors
+                .iter()
+                .map(|v| window_actions(v, sample_start))
+                .collect();
+            push_encoded_clips(
+                &mut set,
+                &model.tokenizer,
+                &views,
+                &actions,
+                world,
+                dim,
+                config.action_map,
+                &model.device,
+            )?;
         }
         progress((done + 1) * 16);
     }
