@@ -21,9 +21,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
 use cosmos_nn::checkpoint::Checkpoint;
 use cosmos_tokenizer::cache::CausalCache;
-use cosmos_tokenizer::config::{Formulation, NetworkType, PatchMethod};
 use cosmos_tokenizer::model::{DecoderHalf, EncoderHalf, VideoDecoder, VideoEncoder};
-use cosmos_tokenizer::{Tokenizer, TokenizerConfig};
+use cosmos_tokenizer::{Tokenizer, TokenizerConfig, TokenizerKind};
 use ndarray::{Array4, ArrayView4, Axis};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -49,32 +48,14 @@ pub const WEIGHTS_FILE: &str = "tokenizer.safetensors";
 /// attention only in the middle blocks.
 pub fn world_tokenizer_config() -> TokenizerConfig {
     TokenizerConfig {
-        name: "CV".into(),
         attn_resolutions: vec![],
         channels: 16,
         channels_mult: vec![1, 2],
-        dropout: 0.0,
-        in_channels: 3,
-        out_channels: 3,
         num_res_blocks: 1,
         resolution: 64,
-        patch_size: 4,
-        patch_method: PatchMethod::Haar,
-        latent_channels: Some(16),
-        z_channels: 16,
-        z_factor: 1,
-        num_groups: Some(1),
-        legacy_mode: false,
         spatial_compression: 4,
         temporal_compression: Some(4),
-        formulation: Some(Formulation::Ae),
-        encoder: Some(NetworkType::Factorized),
-        decoder: Some(NetworkType::Factorized),
-        quantizer: None,
-        embedding_dim: None,
-        levels: None,
-        num_quantizers: None,
-        dtype: None,
+        ..TokenizerConfig::reference_default(TokenizerKind::ContinuousVideo)
     }
 }
 

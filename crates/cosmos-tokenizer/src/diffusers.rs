@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use cosmos_nn::checkpoint::Checkpoint;
 
-use crate::config::{Formulation, NetworkType, PatchMethod, TokenizerConfig};
+use crate::config::{PatchMethod, TokenizerConfig, TokenizerKind};
 use crate::{Error, Result};
 
 /// Whether a `config.json` value is diffusers' `AutoencoderKLCosmos`.
@@ -70,11 +70,9 @@ pub fn config_from_diffusers(value: &serde_json::Value) -> Result<TokenizerConfi
     };
     let latent = uint("latent_channels", Some(16))?;
     let config = TokenizerConfig {
-        name: "CV".into(),
         attn_resolutions: list("attention_resolutions").unwrap_or_else(|_| vec![32]),
         channels,
         channels_mult: rest.iter().map(|c| c / channels).collect(),
-        dropout: 0.0,
         in_channels: uint("in_channels", Some(3))?,
         out_channels: uint("out_channels", Some(3))?,
         num_res_blocks: uint("num_layers", Some(2))?,
@@ -83,19 +81,11 @@ pub fn config_from_diffusers(value: &serde_json::Value) -> Result<TokenizerConfi
         patch_method,
         latent_channels: Some(latent),
         z_channels: latent,
-        z_factor: 1,
-        num_groups: Some(1),
-        legacy_mode: false,
         spatial_compression: uint("spatial_compression_ratio", Some(8))?,
         temporal_compression: Some(uint("temporal_compression_ratio", Some(8))?),
-        formulation: Some(Formulation::Ae),
-        encoder: Some(NetworkType::Factorized),
-        decoder: Some(NetworkType::Factorized),
-        quantizer: None,
-        embedding_dim: None,
-        levels: None,
-        num_quantizers: None,
-        dtype: None,
+        // The rest (one group, no legacy mode, AE, factorized encoder and decoder, no
+        // quantizer) is the reference's CV default.
+        ..TokenizerConfig::reference_default(TokenizerKind::ContinuousVideo)
     };
     config.validate()?;
     Ok(config)
