@@ -7,18 +7,8 @@ use cosmos_media::{
 };
 use ndarray::{Array3, Axis, s};
 
-const ASTRONAUT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/astronaut.png"
-);
-const SQUIRREL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/squirrel_cosmos_tokenizer_test_image.png"
-);
-const CARPHONE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/carphone_pristine.mp4"
-);
+mod common;
+use common::{ASTRONAUT, CARPHONE, SQUIRREL};
 
 #[test]
 fn reads_rgb_and_rgba_pngs() {

@@ -6,14 +6,8 @@ use cosmos_media::{
 };
 use ndarray::{Array3, Axis, s};
 
-const BIKES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/bikes.mp4"
-);
-const CARPHONE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/carphone_pristine.mp4"
-);
+mod common;
+use common::{BIKES, CARPHONE};
 
 fn frames_of(
     reader: impl Iterator<Item = cosmos_media::Result<cosmos_media::VideoFrame>>,

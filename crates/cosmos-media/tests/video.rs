@@ -9,14 +9,9 @@ use cosmos_media::{
 };
 use ndarray::{Array4, Axis, s};
 
-const BIKES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/bikes.mp4"
-);
-const CARPHONE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/media/carphone_pristine.mp4"
-);
+mod common;
+use common::{BIKES, CARPHONE};
+
 const NTSC: f64 = 30000.0 / 1001.0;
 
 fn temp_dir() -> tempfile::TempDir {

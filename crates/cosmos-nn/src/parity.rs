@@ -182,21 +182,16 @@ impl Fixture {
             });
         }
         let integer = !expected.dtype().is_float();
-        let expected: Vec<f64> = expected
-            .clone()
-            .convert_dtype(DType::F64)
-            .try_into_vec()
-            .map_err(|e| Error::Fixture {
-                path: self.path.display().to_string(),
-                message: format!("output '{name}': {e:?}"),
-            })?;
-        let actual: Vec<f64> = actual
-            .convert_dtype(DType::F64)
-            .try_into_vec()
-            .map_err(|e| Error::Fixture {
-                path: self.path.display().to_string(),
-                message: format!("output '{name}': {e:?}"),
-            })?;
+        let as_f64 = |data: TensorData| -> Result<Vec<f64>> {
+            data.convert_dtype(DType::F64)
+                .try_into_vec()
+                .map_err(|e| Error::Fixture {
+                    path: self.path.display().to_string(),
+                    message: format!("output '{name}': {e:?}"),
+                })
+        };
+        let expected = as_f64(expected.clone())?;
+        let actual = as_f64(actual)?;
         let max_abs_diff = expected
             .iter()
             .zip(&actual)
