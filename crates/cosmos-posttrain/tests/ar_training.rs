@@ -14,6 +14,8 @@ use cosmos_posttrain::data::ShardOptions;
 use cosmos_posttrain::lora::LoraConfig;
 use cosmos_posttrain::trainer::module_tensors;
 
+mod common;
+
 const GRID: [usize; 3] = [3, 2, 2];
 const VOCAB: usize = 16;
 
@@ -628,7 +630,6 @@ impl VideoTokenizer for PatchTokenizer {
 
 #[test]
 fn webdataset_shards_become_cached_token_sequences_with_grouped_actions() {
-    use cosmos_media::{Video, WriteOptions, write_video};
     let dir = tempfile::tempdir().unwrap();
     // 9 frames, 16×16: the left half bright, the right half dark.
     let mut frames = ndarray::Array4::<u8>::zeros((9, 16, 16, 3));
@@ -639,29 +640,9 @@ fn webdataset_shards_become_cached_token_sequences_with_grouped_actions() {
             }
         }
     }
-    let clip = dir.path().join("clip.mp4");
-    write_video(
-        &clip,
-        &Video::new(frames, 8.0).unwrap(),
-        &WriteOptions::default(),
-    )
-    .unwrap();
     let actions: Vec<Vec<f32>> = (0..9).map(|t| vec![t as f32]).collect();
     let json = serde_json::json!({ "actions": actions }).to_string();
-    let shard = dir.path().join("part_000000.tar");
-    {
-        let mut builder = tar::Builder::new(std::fs::File::create(&shard).unwrap());
-        let mut add = |name: &str, bytes: &[u8]| {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            builder.append_data(&mut h, name, bytes).unwrap();
-        };
-        add("clip_a.mp4", &std::fs::read(&clip).unwrap());
-        add("clip_a.json", json.as_bytes());
-        builder.finish().unwrap();
-    }
+    let shard = common::one_clip_shard(dir.path(), frames, &[("clip_a.json", json.as_bytes())]);
     let options = ShardOptions {
         frames: 9,
         size: (16, 16),

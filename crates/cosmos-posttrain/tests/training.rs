@@ -17,6 +17,8 @@ use cosmos_posttrain::trainer::{
     random_position_tables,
 };
 
+mod common;
+
 fn tiny_config() -> DitConfig {
     DitConfig {
         in_channels: 5,
@@ -630,7 +632,6 @@ fn truncating_a_latent_set_keeps_the_first_frames_of_every_part() {
 
 #[test]
 fn webdataset_shards_become_cached_latents_with_grouped_actions() {
-    use cosmos_media::{Video, WriteOptions, write_video};
     let dir = tempfile::tempdir().unwrap();
     // A 9-frame clip of a square moving right, with one 2-d action per frame.
     let mut frames = ndarray::Array4::<u8>::zeros((9, 32, 32, 3));
@@ -642,30 +643,16 @@ fn webdataset_shards_become_cached_latents_with_grouped_actions() {
             }
         }
     }
-    let clip = dir.path().join("clip.mp4");
-    write_video(
-        &clip,
-        &Video::new(frames, 8.0).unwrap(),
-        &WriteOptions::default(),
-    )
-    .unwrap();
     let actions: Vec<Vec<f32>> = (0..9).map(|t| vec![t as f32, 1.0]).collect();
     let json = serde_json::json!({ "actions": actions, "view": 1 }).to_string();
-    let shard = dir.path().join("part_000000.tar");
-    {
-        let mut builder = tar::Builder::new(std::fs::File::create(&shard).unwrap());
-        let mut add = |name: &str, bytes: &[u8]| {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            builder.append_data(&mut h, name, bytes).unwrap();
-        };
-        add("clip_a.mp4", &std::fs::read(&clip).unwrap());
-        add("clip_a.json", json.as_bytes());
-        add("clip_a.txt", b"push the square right");
-        builder.finish().unwrap();
-    }
+    let shard = common::one_clip_shard(
+        dir.path(),
+        frames,
+        &[
+            ("clip_a.json", json.as_bytes()),
+            ("clip_a.txt", b"push the square right"),
+        ],
+    );
     let clips = read_shard(&shard).unwrap();
     assert_eq!(clips.len(), 1);
     assert_eq!(clips[0].key, "clip_a");
